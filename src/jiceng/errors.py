@@ -1,0 +1,50 @@
+"""The few error types the library raises; the CLI and API turn them into friendly messages in one place."""
+
+from __future__ import annotations
+
+
+class JicengError(Exception):
+    """A failure a user can act on, described in Chinese and English.
+
+    ``code`` is a stable machine-readable identifier (used by the HTTP API's error body).
+    """
+
+    code = "error"
+    http_status = 400
+
+    def __init__(self, message_zh: str, message_en: str, *, code: str | None = None) -> None:
+        super().__init__(f"{message_zh} / {message_en}")
+        self.message_zh = message_zh
+        self.message_en = message_en
+        if code:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return f"{self.message_zh}（{self.message_en}）"
+
+
+class InputError(JicengError):
+    """Bad input from a user: question, file, filter, id."""
+
+    code = "bad_input"
+    http_status = 400
+
+
+class NotFoundError(JicengError):
+    code = "not_found"
+    http_status = 404
+
+
+class IndexMissingError(JicengError):
+    """No index generation exists yet: run ``jiceng ingest`` first."""
+
+    code = "index_missing"
+    http_status = 503
+
+
+class BackendUnavailableError(JicengError):
+    """Chroma server (or LLM endpoint) cannot be reached."""
+
+    code = "backend_unavailable"
+    http_status = 503

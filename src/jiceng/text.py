@@ -1,0 +1,134 @@
+"""Chinese text primitives shared by every stage: normalisation, sentences, tokens, paragraph blocks.
+
+Written by hand where no library fits: sentence and block spans must keep exact character offsets
+into the canonical text (citations quote ``text[start:end]``), which splitters that return strings
+cannot give.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+from importlib import resources
+
+# Full-width punctuation that NFKC keeps apart from its ASCII twin, and curly quotes.
+_PUNCT_FOLD = str.maketrans(
+    {
+        "。": ".", "、": ",", "“": '"', "”": '"', "‘": "'", "’": "'", "《": "<", "》": ">",
+        "【": "[", "】": "]", "—": "-", "–": "-", "…": ".", "·": ".", "•": ".",
+    }
+)
+_SPACE = re.compile(r"\s+")
+_SENTENCE_END = re.compile(r"[。！？；!?;]+[”’\"』」）)]*|\n+")
+_FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
+_HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+
+# Question words and particles that carry no topic; kept out of lexical overlap.
+STOPWORDS = frozenset(
+    "的 了 是 在 和 与 及 等 有 也 都 就 被 把 对 从 向 为 以 于 之 其 这 那 个 中 上 下 "
+    "吗 呢 吧 呀 啊 什么 怎么 怎样 如何 哪些 哪个 哪 多少 几 为什么 是否 有没有 请问 "
+    "一个 一些 通过 进行 可以 能够 我们 他们 它 该 此 并 而 或 但 如 将 让 使 给 "
+    "what how which who is are the of and to in a an do does".split()
+)
+
+
+def normalize_for_match(text: str) -> str:
+    """Fold width, punctuation variants and all whitespace away, for verbatim comparisons."""
+    folded = unicodedata.normalize("NFKC", text).translate(_PUNCT_FOLD)
+    return _SPACE.sub("", folded).lower()
+
+
+@lru_cache(maxsize=1)
+def _t2s():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def to_simplified(text: str) -> str:
+    """Traditional -> simplified Chinese (OpenCC t2s); simplified text passes unchanged."""
+    return _t2s().convert(text)
+
+
+def normalize_question(question: str) -> str:
+    """Question as retrieval sees it: simplified, NFKC width-folded, filler words stripped."""
+    text = to_simplified(unicodedata.normalize("NFKC", question)).strip()
+    previous = None
+    while previous != text:
+        previous, text = text, _FILLER.sub("", text).strip()
+    return text or question.strip()
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
+    """Sentence ``(start, end)`` offsets in ``text[start:end]``, ends at 。！？；!?; or newlines.
+
+    Leading/trailing whitespace is trimmed from each span; empty spans are dropped.
+    """
+    end = len(text) if end is None else end
+    spans: list[tuple[int, int]] = []
+    cursor = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        stop = match.end() if match.group().strip() else match.start()
+        spans.append((cursor, stop))
+        cursor = match.end()
+    spans.append((cursor, end))
+    return [s for s in (_trim(text, a, b) for a, b in spans) if s[1] > s[0]]
+
+
+def _trim(text: str, a: int, b: int) -> tuple[int, int]:
+    while a < b and text[a].isspace():
+        a += 1
+    while b > a and text[b - 1].isspace():
+        b -= 1
+    return a, b
+
+
+def block_spans(text: str) -> list[tuple[int, int]]:
+    """Paragraph blocks of a Markdown/plain canonical text: every non-blank line that is not a heading.
+
+    The case library gives block *i* (1-based) the anchor ``p-i``; citations link to the block that
+    holds their start offset, so site and answers agree by construction.
+    """
+    spans: list[tuple[int, int]] = []
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped and not _HEADING_LINE.match(line):
+            spans.append(_trim(text, offset, offset + len(line)))
+        offset += len(line)
+    return spans
+
+
+def block_anchor(text: str, offset: int) -> str:
+    """Anchor id (``p-N``) of the block holding ``offset``; ``""`` when it falls in no block."""
+    for number, (a, b) in enumerate(block_spans(text), start=1):
+        if a <= offset < b:
+            return f"p-{number}"
+    return ""
+
+
+@lru_cache(maxsize=1)
+def _jieba():
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    tokenizer = jieba.Tokenizer()
+    with resources.as_file(resources.files("jiceng") / "data" / "userdict.txt") as path:
+        tokenizer.load_userdict(str(path))
+    return tokenizer
+
+
+def tokenize(text: str) -> list[str]:
+    """Search-mode jieba tokens of simplified, width-folded, lower-cased text, without stopwords."""
+    folded = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    return [
+        token
+        for token in _jieba().lcut_for_search(folded)
+        if token.strip() and token not in STOPWORDS and not _is_punct(token)
+    ]
+
+
+def _is_punct(token: str) -> bool:
+    return all(unicodedata.category(ch)[0] in "PSZ" for ch in token)
