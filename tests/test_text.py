@@ -1,0 +1,42 @@
+"""Shared Chinese text primitives: offsets stay exact, tokens see domain words, questions lose filler."""
+
+from __future__ import annotations
+
+from jiceng.text import (
+    block_anchor,
+    block_spans,
+    normalize_for_match,
+    normalize_question,
+    sentence_spans,
+    tokenize,
+)
+
+
+def test_sentence_spans_are_exact_offsets() -> None:
+    text = "党建引领。居民参与率从不足30%提升至70%以上！是否有效？\n- 列表项；结尾"
+    spans = sentence_spans(text)
+    assert [text[a:b] for a, b in spans] == [
+        "党建引领。", "居民参与率从不足30%提升至70%以上！", "是否有效？", "- 列表项；", "结尾",
+    ]
+
+
+def test_block_spans_skip_headings_and_blank_lines() -> None:
+    text = "## 背景\n\n第一段。\n\n- 列表一\n- 列表二\n\n### 小节\n末段"
+    blocks = [text[a:b] for a, b in block_spans(text)]
+    assert blocks == ["第一段。", "- 列表一", "- 列表二", "末段"]
+    assert block_anchor(text, text.index("列表二")) == "p-3"
+    assert block_anchor(text, text.index("背景")) == ""
+
+
+def test_normalize_for_match_folds_width_and_punctuation() -> None:
+    assert normalize_for_match("“街乡吹哨、部门报到”, 接诉即办。") == normalize_for_match('"街乡吹哨,部门报到"，接诉即办.')
+
+
+def test_tokenize_keeps_domain_terms_and_reads_traditional() -> None:
+    tokens = tokenize("請問功德銀行和一約四會是什麼？")
+    assert "功德银行" in tokens and "一约四会" in tokens
+    assert "是" not in tokens and "什么" not in tokens
+
+
+def test_normalize_question_strips_filler() -> None:
+    assert normalize_question("請問朝陽區鄰里節讓居民參與率提高了多少呢？") == "朝阳区邻里节让居民参与率提高了多少"
