@@ -69,6 +69,9 @@ class LLMSettings(_Section):
     model: str | None = None
     api_key: str | None = None
     timeout_s: float = Field(30.0, gt=0)
+    min_support: float = Field(
+        0.5, ge=0, le=1, description="Share of a model sentence's character bigrams its cited quote must hold."
+    )
 
 
 class Settings(BaseSettings):
