@@ -1,0 +1,68 @@
+"""Eval sets: JSONL files of questions with gold source spans, loaded and validated (format in evals/README.md)."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from jiceng.errors import InputError
+
+Split = Literal["dev", "test", "all"]
+
+
+class EvalItem(BaseModel):
+    """One question with what a right answer must cite (``gold``) and say (``keys``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: str = Field(min_length=1)
+    question: str = Field(min_length=1)
+    answerable: bool
+    gold: list[str] = Field(default_factory=list, description="Exact substrings of the source holding the answer.")
+    keys: list[str] = Field(default_factory=list, description="Short strings a correct answer contains.")
+    tags: list[str] = Field(default_factory=list)
+    split: Literal["dev", "test"] = "dev"
+
+    @model_validator(mode="after")
+    def _gold_iff_answerable(self) -> EvalItem:
+        if self.answerable and not self.gold:
+            raise ValueError("an answerable item needs at least one gold string")
+        if not self.answerable and self.gold:
+            raise ValueError("an unanswerable item cannot have gold strings")
+        return self
+
+
+def default_set_path() -> Path:
+    """The bundled gold set (evals/sets/gold.jsonl)."""
+    return Path(str(resources.files("jiceng.evals") / "sets" / "gold.jsonl"))
+
+
+def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:
+    """Items of an eval set, optionally only one split; bad lines raise ``InputError`` naming the line."""
+    path = path or default_set_path()
+    if not path.is_file():
+        raise InputError(f"评估集文件不存在：{path}", f"eval set not found: {path}", code="eval_set_missing")
+    items: list[EvalItem] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(EvalItem.model_validate(json.loads(line)))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise InputError(
+                f"评估集 {path} 第 {number} 行格式错误：{exc}",
+                f"eval set {path} line {number} is invalid: {exc}",
+                code="bad_eval_set",
+            ) from exc
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise InputError(f"评估集 id 重复：{item.id}", f"duplicate eval item id: {item.id}", code="bad_eval_set")
+        seen.add(item.id)
+    selected = [item for item in items if split == "all" or item.split == split]
+    if not selected:
+        raise InputError(f"评估集 {path} 中没有 {split} 题目", f"no {split} items in {path}", code="bad_eval_set")
+    return selected

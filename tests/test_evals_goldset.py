@@ -1,0 +1,58 @@
+"""The bundled gold set is sound: every gold string is verbatim source text, ids unique, splits fixed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from importlib import resources
+
+import pytest
+
+from jiceng.errors import InputError
+from jiceng.evals.goldset import default_set_path, load_eval_set
+from jiceng.text import normalize_for_match
+
+
+def _seed_texts() -> list[str]:
+    seeds = resources.files("jiceng") / "data" / "seeds"
+    return [normalize_for_match(p.read_text(encoding="utf-8")) for p in seeds.iterdir() if p.name.endswith(".txt")]
+
+
+def test_every_gold_string_is_a_substring_of_a_seed():
+    seeds = _seed_texts()
+    assert len(seeds) == 2
+    missing = [(i.id, g) for i in load_eval_set() for g in i.gold if not any(normalize_for_match(g) in s for s in seeds)]
+    assert missing == []
+
+
+def test_ids_unique_and_set_is_big_and_varied_enough():
+    items = load_eval_set()
+    assert len({i.id for i in items}) == len(items) >= 120
+    assert sum(not i.answerable for i in items) >= 25
+    tags = Counter(t for i in items for t in i.tags)
+    for tag in ("direct", "paraphrase", "keyword", "traditional", "english", "multi-part", "numeric", "context",
+                "near-miss", "off-topic"):
+        assert tags[tag] >= 3, tag
+
+
+def test_test_split_is_a_third_of_each_kind():
+    items = load_eval_set()
+    for flag in (True, False):
+        group = [i for i in items if i.answerable is flag]
+        test = [i for i in group if i.split == "test"]
+        assert abs(len(test) - len(group) / 3) <= 1
+    assert {i.id for i in load_eval_set(split="test")} == {i.id for i in items if i.split == "test"}
+
+
+def test_bad_set_is_reported_with_its_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    good = {"id": "x", "question": "q", "answerable": True, "gold": ["g"], "keys": []}
+    path.write_text(json.dumps(good) + "\n" + json.dumps({**good, "gold": []}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 2"):
+        load_eval_set(path)
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="duplicate"):
+        load_eval_set(path)
+    with pytest.raises(InputError, match="not found"):
+        load_eval_set(tmp_path / "none.jsonl")
+    assert default_set_path().name == "gold.jsonl"
