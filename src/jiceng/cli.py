@@ -54,6 +54,9 @@ def _register_commands() -> None:
     from jiceng import corpus
 
     corpus.register_cli(app)
+    from jiceng.bench import cli as bench_cli
+
+    bench_cli.register_cli(app)
 
 
 def main() -> None:

@@ -1,0 +1,177 @@
+"""The two baselines jiceng is measured against, as a user would set them up in an afternoon.
+
+- ``naive``: llama-index defaults — ``SimpleDirectoryReader`` -> ``VectorStoreIndex`` (default
+  ``SentenceSplitter``, 1024 tokens) on a ``ChromaVectorStore``, with the same embedding model as jiceng.
+- ``bm25``: bm25s over jieba tokens of ~300-character ``SentenceSplitter`` chunks, no vectors.
+
+Both answer "extractively" with their top chunk, so their ``/ask`` costs what their retrieval costs.
+A small FastAPI app serves either with the same routes and bodies as jiceng's API, so HTTP latency
+compares like with like.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from jiceng.text import tokenize
+
+BASELINES = ("naive", "bm25")
+_COLLECTION = "naive"
+
+
+class Baseline(Protocol):
+    def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
+
+
+def _embed_model(settings):
+    """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI)."""
+    from llama_index.core.embeddings import BaseEmbedding
+
+    from jiceng.ingest.embedding import get_embedder
+
+    # The bare model, without jiceng's passage cache and query LRU: a naive pipeline has neither.
+    embedder = get_embedder(settings)
+    embedder = getattr(embedder, "backend", embedder)
+
+    class JicengEmbedding(BaseEmbedding):
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return embedder.embed_queries([query])[0].tolist()
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._get_query_embedding(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return embedder.embed_passages([text])[0].tolist()
+
+        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+            return embedder.embed_passages(texts).tolist()
+
+    return JicengEmbedding(model_name=embedder.model_id)
+
+
+def _llama_settings_offline() -> None:
+    from llama_index.core import Settings as LlamaSettings
+
+    LlamaSettings.llm = None  # default is OpenAI, which cannot be reached here
+
+
+class NaiveLlamaIndex:
+    """Default ``VectorStoreIndex`` over Chroma persisted in ``index_dir``."""
+
+    def __init__(self, index_dir: Path, settings) -> None:
+        import chromadb
+        from llama_index.core import VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        _llama_settings_offline()
+        client = chromadb.PersistentClient(path=str(index_dir))
+        store = ChromaVectorStore(chroma_collection=client.get_or_create_collection(_COLLECTION))
+        self.index = VectorStoreIndex.from_vector_store(store, embed_model=_embed_model(settings))
+
+    @staticmethod
+    def build(source_dir: Path, index_dir: Path, settings) -> int:
+        """Ingest every file of ``source_dir``; returns the number of nodes (chunks)."""
+        import chromadb
+        from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
+        from llama_index.vector_stores.chroma import ChromaVectorStore
+
+        _llama_settings_offline()
+        documents = SimpleDirectoryReader(str(source_dir), recursive=True).load_data()
+        client = chromadb.PersistentClient(path=str(index_dir))
+        collection = client.get_or_create_collection(_COLLECTION)
+        store = ChromaVectorStore(chroma_collection=collection)
+        VectorStoreIndex.from_documents(
+            documents,
+            storage_context=StorageContext.from_defaults(vector_store=store),
+            embed_model=_embed_model(settings),
+        )
+        return collection.count()
+
+    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+        nodes = self.index.as_retriever(similarity_top_k=k).retrieve(query)
+        return [{"text": n.node.get_content(), "score": float(n.score or 0.0),
+                 "source": n.node.metadata.get("file_name", "")} for n in nodes]
+
+
+class BM25Only:
+    """bm25s over jieba search-mode tokens (``jiceng.text.tokenize``), index saved with its corpus."""
+
+    def __init__(self, index_dir: Path) -> None:
+        import bm25s
+
+        self.retriever = bm25s.BM25.load(str(index_dir), load_corpus=True)
+
+    @staticmethod
+    def build(source_dir: Path, index_dir: Path) -> int:
+        import bm25s
+        from llama_index.core import SimpleDirectoryReader
+        from llama_index.core.node_parser import SentenceSplitter
+
+        # tokenizer=list makes chunk_size count characters, matching jiceng's ~300-character chunks.
+        splitter = SentenceSplitter(chunk_size=300, chunk_overlap=0, tokenizer=list)
+        nodes = splitter.get_nodes_from_documents(
+            SimpleDirectoryReader(str(source_dir), recursive=True).load_data()
+        )
+        corpus = [{"text": n.get_content(), "source": n.metadata.get("file_name", "")} for n in nodes]
+        retriever = bm25s.BM25()
+        retriever.index([tokenize(c["text"]) for c in corpus], show_progress=False)
+        retriever.save(str(index_dir), corpus=corpus, show_progress=False)
+        return len(corpus)
+
+    def search(self, query: str, k: int) -> list[dict[str, Any]]:
+        tokens = tokenize(query)
+        if not tokens:
+            return []
+        k = min(k, len(self.retriever.corpus))
+        docs, scores = self.retriever.retrieve([tokens], k=k, show_progress=False)
+        return [{"text": d["text"], "score": float(s), "source": d["source"]}
+                for d, s in zip(docs[0], scores[0], strict=True) if s > 0]
+
+
+def load_baseline(kind: str, index_dir: Path, settings) -> Baseline:
+    return NaiveLlamaIndex(index_dir, settings) if kind == "naive" else BM25Only(index_dir)
+
+
+def build_baseline(kind: str, source_dir: Path, index_dir: Path, settings) -> int:
+    if kind == "naive":
+        return NaiveLlamaIndex.build(source_dir, index_dir, settings)
+    return BM25Only.build(source_dir, index_dir)
+
+
+class AskBody(BaseModel):
+    question: str = Field(min_length=1, max_length=500)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+class SearchBody(BaseModel):
+    query: str = Field(min_length=1, max_length=500)
+    k: int = Field(10, ge=1, le=50)
+
+
+def create_baseline_app(baseline: Baseline):
+    """``POST /search`` and ``POST /ask`` over a baseline; the answer is the top chunk, as naive RAG demos do."""
+    from fastapi import FastAPI
+
+    app = FastAPI(title="jiceng bench baseline")
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/search")
+    def search(body: SearchBody) -> dict[str, Any]:
+        return {"passages": baseline.search(body.query, body.k)}
+
+    @app.post("/ask")
+    def ask(body: AskBody) -> dict[str, Any]:
+        started = time.perf_counter()
+        passages = baseline.search(body.question, body.top_k)
+        return {"question": body.question, "answer": passages[0]["text"] if passages else "",
+                "abstained": not passages, "passages": passages,
+                "timings_ms": {"total": (time.perf_counter() - started) * 1000}}
+
+    return app

