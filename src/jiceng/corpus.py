@@ -46,6 +46,7 @@ class FrontMatter(BaseModel):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{2,80}$", description="Stable slug; also the URL path.")
     title: str = Field(min_length=2)
     kind: Literal["policy", "case"]
+    date: str | None = Field(None, description="Date as the source prints it, placeholders kept (2024/X/XX).")
     region: str = Field(description="Place as the source names it (anonymised 'xx' kept as 'xx').")
     path: list[str] = Field(
         default_factory=list,
@@ -94,9 +95,14 @@ def load_corpus_file(path: Path) -> CorpusFile:
     return CorpusFile(path=path, meta=meta, body=post.content)
 
 
+def corpus_paths(corpus_dir: Path) -> list[Path]:
+    """Corpus Markdown files under ``corpus_dir`` (README.md files excluded), sorted."""
+    return [p for p in sorted(corpus_dir.rglob("*.md")) if p.name != "README.md"]
+
+
 def load_corpus(corpus_dir: Path) -> list[CorpusFile]:
     """All corpus files under ``corpus_dir``, sorted by path."""
-    return [load_corpus_file(p) for p in sorted(corpus_dir.rglob("*.md")) if p.name != "README.md"]
+    return [load_corpus_file(p) for p in corpus_paths(corpus_dir)]
 
 
 def register_cli(app) -> None:  # noqa: ANN001 - typer app
