@@ -10,7 +10,7 @@
   const modeLlm = $("mode-llm");
 
   const TIMING_LABELS = {
-    retrieve: "检索", retrieval: "检索", bm25: "关键词检索", dense: "向量检索", embed: "向量化",
+    normalise: "规范化", retrieve: "检索", retrieval: "检索", bm25: "关键词检索", dense: "向量检索", embed: "向量化",
     fuse: "融合", rerank: "重排", answer: "作答", llm: "大模型", total: "共计",
   };
 
@@ -141,11 +141,19 @@
     return el("blockquote", { className: "passage-text" }, el("mark", { className: "quote" }, citation.quote));
   }
 
+  // Title, then the section path unless it only repeats the title (top-level chunks).
+  function titleNodes(item) {
+    const nodes = [el("strong", null, item.title || item.doc_id)];
+    if (item.section && item.section !== item.title) {
+      nodes.push(el("span", { className: "section" }, ` › ${item.section}`));
+    }
+    return nodes;
+  }
+
   function citationItem(citation, passages) {
     const heading = el("div", { className: "cite-head" },
       el("span", { className: "cite-n" }, `[${citation.n}]`), " ",
-      el("strong", null, citation.title || citation.doc_id),
-      citation.section ? el("span", { className: "section" }, ` › ${citation.section}`) : null);
+      ...titleNodes(citation));
     const link = el("a", { className: "source-link", href: safeHref(citation.url) },
       String(citation.url).startsWith("/library/") ? "在案例库中阅读原文 →" : "查看原文 →");
     const item = el("li", { className: "citation", id: `cite-${citation.n}`, tabIndex: -1 },
@@ -156,8 +164,7 @@
   function passageItem(passage) {
     return el("li", { className: "passage" },
       el("div", { className: "cite-head" },
-        el("strong", null, passage.title || passage.doc_id),
-        passage.section ? el("span", { className: "section" }, ` › ${passage.section}`) : null),
+        ...titleNodes(passage)),
       el("p", { className: "passage-text" }, passage.text),
       el("a", { className: "source-link", href: safeHref(passage.url) }, "查看原文 →"));
   }
