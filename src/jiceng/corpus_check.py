@@ -148,7 +148,9 @@ def load_seeds(seeds_dir: Path) -> dict[str, Seed]:
     files = sorted(seeds_dir.glob("*.txt"))
     if not files:
         raise InputError(
-            f"种子文本目录 {seeds_dir} 中没有 .txt 文件", f"no .txt seed files in {seeds_dir}", code="no_seeds"
+            f"种子文本目录 {seeds_dir} 中没有 .txt 文件",
+            f"no .txt seed files in {seeds_dir}",
+            code="no_seeds",
         )
     return {p.name: Seed(p.name, p.read_text(encoding="utf-8")) for p in files}
 
@@ -190,7 +192,11 @@ def _find(norm: str, regions: list[_Region], cursor: tuple[Seed, int] | None) ->
     if cursor:
         seed, after = cursor
         for r in regions:
-            if r.seed is seed and r.start <= after <= r.end and (hit := seed.norm.find(norm, after, r.end)) >= 0:
+            if (
+                r.seed is seed
+                and r.start <= after <= r.end
+                and (hit := seed.norm.find(norm, after, r.end)) >= 0
+            ):
                 return seed, hit, hit + len(norm)
     for r in regions:
         if (hit := r.seed.norm.find(norm, r.start, r.end)) >= 0:
@@ -199,7 +205,7 @@ def _find(norm: str, regions: list[_Region], cursor: tuple[Seed, int] | None) ->
 
 
 def _heading_fits(seed: Seed, heading: str, before: int) -> int | None:
-    """Start of ``heading`` if it ends in the seed right before offset ``before``, punctuation between allowed."""
+    """Start of ``heading`` if it ends in the seed right before ``before`` (punctuation may sit between)."""
     while True:
         start = before - len(heading)
         if start >= 0 and seed.norm[start:before] == heading:
@@ -225,7 +231,9 @@ class _Checker:
         for span in doc.meta.source:
             seed = self.seeds.get(span.seed)
             if seed is None:
-                self.problem("span", doc.path, None, _span_text(span), f"unknown seed; have {sorted(self.seeds)}")
+                self.problem(
+                    "span", doc.path, None, _span_text(span), f"unknown seed; have {sorted(self.seeds)}"
+                )
             elif not 0 <= span.start < span.end <= len(seed.text):
                 self.problem("span", doc.path, None, _span_text(span), f"range outside 0..{len(seed.text)}")
             else:
@@ -246,7 +254,9 @@ class _Checker:
         hit = _find(norm, regions, cursor)
         if hit is None:
             if any(norm in seed.norm for seed in self.seeds.values()):
-                self.problem("span", doc.path, line, text, f"{where}: verbatim in a seed but outside the source spans")
+                self.problem(
+                    "span", doc.path, line, text, f"{where}: verbatim in a seed but outside the source spans"
+                )
             else:
                 self.problem("unsourced", doc.path, line, text, f"{where}: not verbatim in any seed")
         return hit
@@ -276,7 +286,9 @@ class _Checker:
                 matches.append(hit)
         for region in regions:
             if not any(region.holds(m) for m in matches):
-                self.problem("span", doc.path, None, _span_text(region.span), "span holds none of the document's text")
+                self.problem(
+                    "span", doc.path, None, _span_text(region.span), "span holds none of the document's text"
+                )
 
     @staticmethod
     def _cover_headings(items: list[_Item]) -> None:
@@ -302,7 +314,9 @@ class _Checker:
                 missing = [i for i in range(start, end) if _is_counted(seed.norm[i]) and not seed.covered[i]]
                 if missing:
                     line = seed.text.count("\n", 0, a) + 1
-                    self.problem("uncovered", seed.name, line, seed.text[a:b], f"chars {a}-{b}: in no corpus document")
+                    self.problem(
+                        "uncovered", seed.name, line, seed.text[a:b], f"chars {a}-{b}: in no corpus document"
+                    )
                 else:
                     covered_sentences += 1
             counted = [i for i, ch in enumerate(seed.norm) if _is_counted(ch)]
@@ -331,7 +345,9 @@ def _body_first_line(path: Path, body: str) -> int:
 def corpus_files(corpus_dir: Path) -> list[Path]:
     """``corpus_paths``, but a missing directory is an error here rather than an empty corpus."""
     if not corpus_dir.is_dir():
-        raise InputError(f"语料目录不存在：{corpus_dir}", f"corpus directory not found: {corpus_dir}", code="no_corpus")
+        raise InputError(
+            f"语料目录不存在：{corpus_dir}", f"corpus directory not found: {corpus_dir}", code="no_corpus"
+        )
     return corpus_paths(corpus_dir)
 
 
@@ -347,7 +363,9 @@ def check_corpus(corpus_dir: Path, seeds_dir: Path | None = None) -> CorpusRepor
             checker.problem("front_matter", path, None, "", exc.message_en)
             continue
         if doc.meta.id in seen:
-            checker.problem("duplicate_id", path, None, doc.meta.id, f"id already used by {seen[doc.meta.id]}")
+            checker.problem(
+                "duplicate_id", path, None, doc.meta.id, f"id already used by {seen[doc.meta.id]}"
+            )
         seen[doc.meta.id] = path
         docs.append(doc)
         checker.check_document(doc, _body_first_line(path, doc.body))
@@ -371,8 +389,12 @@ corpus_app = typer.Typer(
 )
 _console = Console()
 
-_SEEDS_OPT = typer.Option(None, "--seeds", help="种子文本目录（默认：包内自带）/ seed texts dir (default: bundled).")
-_CORPUS_OPT = typer.Option(None, "--corpus", help="语料目录（默认：settings.corpus_dir）/ corpus dir (default: settings).")
+_SEEDS_OPT = typer.Option(
+    None, "--seeds", help="种子文本目录（默认：包内自带）/ seed texts dir (default: bundled)."
+)
+_CORPUS_OPT = typer.Option(
+    None, "--corpus", help="语料目录（默认：settings.corpus_dir）/ corpus dir (default: settings)."
+)
 _JSON_OPT = typer.Option(False, "--json", help="输出 JSON / print JSON.")
 
 
@@ -384,7 +406,7 @@ def check_command(
 ) -> None:
     """校验语料：正文出自种子、种子全收录、区间真实；有问题退出码 1。
 
-    Check the corpus: body verbatim from seeds, every seed sentence in some document, true spans; exit 1 on problems.
+    Check the corpus: body verbatim from seeds, every seed sentence kept, true spans; exit 1 on problems.
     """
     report = check_corpus(corpus or get_settings().corpus_dir, seeds)
     if json_out:
