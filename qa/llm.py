@@ -51,7 +51,8 @@ _INSTRUCTION_LIKE = re.compile(
     r"|system\s+prompt|系统提示词",
     re.IGNORECASE,
 )
-_MARKER_GROUP = re.compile(r"[\[【]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】]")
+_MARKER_GROUP = re.compile(r"[\[【［]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
+_THINKING = re.compile(r"<think>.*?(</think>|$)", re.S)  # reasoning models' scratchpad is not answer
 _TERMINATORS = "。！？!?；;"
 _TRAILING_MARKERS = re.compile(rf"([{_TERMINATORS}])((?:\s*\[\d+\])+)")
 _SENTENCE = re.compile(rf"[^{_TERMINATORS}\n]+[{_TERMINATORS}]*")
@@ -247,11 +248,15 @@ _status_cache: dict[tuple, tuple[float, dict]] = {}
 
 def _split_sentences(output: str) -> list[str]:
     """Sentences of model output with their markers; ``……。[1]`` becomes ``……[1]。`` first."""
-    text = unicodedata.normalize("NFKC", output)
-    text = _MARKER_GROUP.sub(lambda m: "".join(f"[{n}]" for n in re.split(r"\s*[,，、]\s*", m.group(1))), text)
+    text = _THINKING.sub("", output)
+    text = _MARKER_GROUP.sub(
+        lambda m: "".join(f"[{int(n)}]" for n in re.split(r"\s*[,，、]\s*", m.group(1))), text
+    )
     text = _TRAILING_MARKERS.sub(lambda m: m.group(2).strip() + m.group(1), text)
     sentences = []
     for line in text.splitlines():
+        if line.lstrip().startswith("#"):
+            continue  # a Markdown heading claims nothing
         line = _LIST_PREFIX.sub("", line).replace("**", "")
         sentences.extend(m.group().strip() for m in _SENTENCE.finditer(line) if m.group().strip())
     return sentences

@@ -218,8 +218,22 @@ def test_numbers_must_appear_in_the_quote():
     assert len(checked) == 1 and not checked[0].quotes
 
 
+def test_model_output_formats_are_understood():
+    output = (
+        "<think>资料1提到了邻里节。</think>\n## 答案\n"
+        "1. **党组织发起**:由社区党委牵头,共同策划“邻里节”系列活动。［１］\n"
+        "- xx多地建设“功德银行”,村民的积分可兑换油、米、盐等生活物资【1，2】！"
+    )
+    checked = check_sentences(output, PASSAGES, 0.5)
+    assert [(c.claim[:5], c.markers, [q.passage.rank for q in c.quotes]) for c in checked] == [
+        ("党组织发起", (1,), [1]),
+        ("xx多地建", (1, 2), [2]),  # [1] does not hold it, [2] does
+    ]
+
+
 def test_llm_status_reports_configured_and_reachable(stub_url):
     assert llm_status(_settings(None)) == {"configured": False, "reachable": False, "model": None}
     assert llm_status(_settings(stub_url, model=None)) == {"configured": True, "reachable": True, "model": "good"}
     down = llm_status(_settings("http://127.0.0.1:9/v1", model="qwen"))
     assert down == {"configured": True, "reachable": False, "model": "qwen"}
+
