@@ -1,0 +1,61 @@
+"""``jiceng site build|serve``: the case library for trainers."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from jiceng.settings import get_settings
+
+site_app = typer.Typer(
+    help="培训案例库（mkdocs 静态网站） / The case library for trainers (a static mkdocs site).",
+    no_args_is_help=True,
+)
+console = Console()
+
+
+@site_app.command("build")
+def build_command(
+    out: Path = typer.Option(
+        None, "--out", "-o", help="输出目录，默认 数据目录/site（会先清空） / output dir, default data_dir/site (emptied first)."
+    ),
+    strict: bool = typer.Option(
+        True, "--strict/--no-strict", help="有警告即失败（默认） / fail on any mkdocs warning (default)."
+    ),
+    src: Path = typer.Option(
+        None, "--src", help="另把生成的 Markdown 写到此目录以便查看 / also write the generated Markdown here."
+    ),
+) -> None:
+    """从 corpus/ 生成并构建案例库 / Generate the case library from corpus/ and build the HTML."""
+    from jiceng.site.build import build_site, write_sources
+
+    import jieba
+
+    # Keep mkdocs' warnings, drop its INFO chatter and jieba's dictionary-loading lines.
+    logging.getLogger("mkdocs").setLevel(logging.WARNING)
+    jieba.setLogLevel(logging.WARNING)
+    settings = get_settings()
+    if src:
+        console.print(f"已写出 {write_sources(settings, src)} 个 Markdown 页面 / Markdown pages written to {src}")
+    report = build_site(settings, out=out, strict=strict)
+    console.print(
+        f"[green]案例库已构建[/] / library built: {report.pages} 页 pages, {report.seconds} s, "
+        f"搜索索引 search index {report.search_index_bytes / 1024:.0f} KiB → {report.out_dir}"
+    )
+
+
+@site_app.command("serve")
+def serve_command(
+    dev_addr: str = typer.Option("127.0.0.1:8001", "--dev-addr", "-a", help="监听地址 / host:port to listen on."),
+) -> None:
+    """本地预览，语料改动后自动重建 / Live preview; rebuilds when the corpus changes."""
+    from jiceng.site.build import serve_site
+
+    serve_site(dev_addr)
+
+
+def register_cli(app: typer.Typer) -> None:
+    app.add_typer(site_app, name="site")
