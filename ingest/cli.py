@@ -27,7 +27,7 @@ def ingest(
 ) -> int:
     """导入文档（md、txt、docx、pdf、html），建立新的索引版本。/ Ingest documents into a new index generation.
 
-    退出码 Exit codes: 0 成功 ok, 3 部分文件失败 some files failed, 2 错误 error.
+    退出码 Exit codes: 0 成功 ok, 3 部分文件失败 some files failed, 2 错误或全部失败 error / all failed.
     """
     from jiceng.ingest.pipeline import ingest_paths
 
@@ -59,7 +59,9 @@ def ingest(
             for path, zh, en in report.failed:
                 failures.add_row(path, f"{zh}\n{en}")
             console.print(failures)
-    return EXIT_PARTIAL if report.failed else EXIT_OK
+    if not report.failed:
+        return EXIT_OK
+    return EXIT_PARTIAL if len(report.failed) < report.files else EXIT_ERROR
 
 
 @docs_app.command("list")

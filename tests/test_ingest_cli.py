@@ -1,0 +1,64 @@
+"""``jiceng ingest`` and ``jiceng docs`` as a user runs them: real process, exit codes, JSON, messages."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+JICENG = Path(sys.executable).parent / "jiceng"
+
+
+def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "JICENG_DATA_DIR": str(data_dir)}
+    return subprocess.run([JICENG, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_partial_ingest_exit_code_json_report_and_docs_commands(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "good.txt").write_text("红白理事会抵制高价彩礼。", encoding="utf-8")
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+
+    result = _run("ingest", str(docs), "--json", data_dir=data)
+    assert result.returncode == 3, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["files"], report["added"], report["documents"]) == (2, 1, 1)
+    [(path, zh, en)] = report["failed"]
+    assert path.endswith("broken.pdf") and "PDF" in zh and "corrupt" in en
+
+    listed = json.loads(_run("docs", "list", "--json", data_dir=data).stdout)
+    assert [d["title"] for d in listed] == ["红白理事会抵制高价彩礼。"]
+
+    removed = _run("docs", "remove", listed[0]["doc_id"], data_dir=data)
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(_run("docs", "list", "--json", data_dir=data).stdout) == []
+
+    missing = _run("docs", "remove", "no-such-doc", data_dir=data)
+    assert missing.returncode == 2
+    assert "没有这些文档" in missing.stderr and "No such documents" in missing.stderr
+
+
+def test_all_files_failing_or_a_missing_path_is_an_error(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    failed = _run("ingest", str(tmp_path / "empty.txt"), data_dir=data)
+    assert failed.returncode == 2
+    assert "文件为空" in failed.stdout and "the file is empty" in failed.stdout  # the summary table
+
+    missing = _run("ingest", str(tmp_path / "nowhere"), data_dir=data)
+    assert missing.returncode == 2
+    assert "路径不存在" in missing.stderr and "No such file or folder" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_help_is_bilingual(tmp_path: Path) -> None:
+    result = _run("ingest", "--help", data_dir=tmp_path)
+    assert result.returncode == 0
+    assert "导入文档" in result.stdout and "Ingest documents" in result.stdout and "--prune" in result.stdout

@@ -1,0 +1,196 @@
+"""Index generations: atomic switch, crash safety (SIGKILL mid-ingest), cleanup, prune, Chroma server mode."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from jiceng.errors import BackendUnavailableError
+from jiceng.ingest import store
+from jiceng.ingest.pipeline import ingest_paths, remove_documents
+from jiceng.ingest.store import current_generation, open_current
+from jiceng.settings import Settings
+
+pytestmark = pytest.mark.slow
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture()
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data")
+
+
+def _folder(root: Path, files: dict[str, str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (root / name).write_text(text, encoding="utf-8")
+    return root
+
+
+def _collections(settings: Settings) -> set[str]:
+    return {c.name for c in store.chroma_client(settings).list_collections()}
+
+
+def test_old_generations_are_deleted_but_the_previous_stays_readable(settings: Settings, tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。"})
+    first = ingest_paths([folder], settings, progress=False).generation
+    reader = open_current(settings)  # e.g. a server answering questions during the next ingest
+    (folder / "b.txt").write_text("网格员每天巡查社区。", encoding="utf-8")
+    second = ingest_paths([folder], settings, progress=False).generation
+    assert current_generation(settings) == second != first
+    # The in-flight reader still answers from the generation it opened.
+    query = reader.embedder.embed_queries(["彩礼"])[0]
+    assert "彩礼" in reader.chunks[reader.dense_search(query, 1)[0][0]].text
+    assert reader.bm25_search("彩礼", 1)
+
+    (folder / "c.txt").write_text("接诉即办，快速响应群众诉求。", encoding="utf-8")
+    third = ingest_paths([folder], settings, progress=False).generation
+    assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([second, third])
+    assert _collections(settings) == {f"jiceng_g{second}", f"jiceng_g{third}"}
+
+
+def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tmp_path: Path) -> None:
+    docs = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。"})
+    other = _folder(tmp_path / "other", {"c.txt": "接诉即办，快速响应。"})
+    ingest_paths([docs], settings, progress=False)
+    ingest_paths([other], settings, progress=False)
+    assert len(open_current(settings).documents) == 3  # other paths' documents are kept
+    (docs / "b.txt").unlink()
+    kept = ingest_paths([docs], settings, progress=False)
+    assert (kept.removed, kept.documents) == (0, 3)
+    pruned = ingest_paths([docs], settings, prune=True, progress=False)
+    assert (pruned.removed, pruned.unchanged, pruned.documents) == (2, 1, 1)
+    snapshot = open_current(settings)
+    assert [d.metadata["file_name"] for d in snapshot.documents.values()] == ["a.txt"]
+    assert all(c.doc_id in snapshot.documents for c in snapshot.chunks)
+    assert snapshot.bm25_search("网格员", 5) == []
+
+
+def test_remove_document_builds_a_generation_without_it(settings: Settings, tmp_path: Path) -> None:
+    docs = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。"})
+    ingest_paths([docs], settings, progress=False)
+    doc_id = next(d.doc_id for d in open_current(settings).documents.values() if d.metadata["file_name"] == "b.txt")
+    report = remove_documents([doc_id], settings, progress=False)
+    assert (report.removed, report.documents, report.embedded) == (1, 1, 0)
+    assert doc_id not in open_current(settings).documents
+
+
+def test_interrupted_build_leaves_the_previous_generation_and_is_cleaned_up(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。"})
+    good = ingest_paths([folder], settings, progress=False).generation
+    (folder / "b.txt").write_text("网格员每天巡查社区。", encoding="utf-8")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C while the new generation's vectors are written
+
+    monkeypatch.setattr(store, "_switch_to", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_paths([folder], settings, progress=False)
+    assert current_generation(settings) == good
+    assert len(open_current(settings).documents) == 1
+    assert len(os.listdir(settings.data_dir / "generations")) == 2  # the orphan, until the next ingest
+    monkeypatch.undo()
+    report = ingest_paths([folder], settings, progress=False)
+    assert report.embedded == 0  # vectors computed before the interruption were cached
+    assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([good, report.generation])
+
+
+def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: Settings, tmp_path: Path) -> None:
+    first = _folder(tmp_path / "first", {"a.txt": "红白理事会抵制高价彩礼，倡导移风易俗。"})
+    good = ingest_paths([first], settings, progress=False).generation
+    cache = settings.data_dir / "cache" / "embeddings.sqlite"
+    cached_before = _cached(cache)
+    many = {f"{i:02d}.txt": f"第{i}号社区建立了居民议事会，每月讨论停车、绿化和养老服务等公共事务。" * 3 for i in range(40)}
+    big = _folder(tmp_path / "big", many)
+    env = {**os.environ, "JICENG_DATA_DIR": str(settings.data_dir), "JICENG_EMBEDDING_BATCH_SIZE": "2"}
+    proc = subprocess.Popen([BIN / "jiceng", "ingest", str(big), "--json"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while _cached(cache) <= cached_before and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "ingest finished before it could be killed"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert current_generation(settings) == good
+    snapshot = open_current(settings)
+    query = snapshot.embedder.embed_queries(["怎么抵制高价彩礼"])[0]
+    top, _ = snapshot.dense_search(query, 1)[0]
+    assert "高价彩礼" in snapshot.chunks[top].text
+    assert snapshot.bm25_search("彩礼", 1)
+
+
+def _cached(cache: Path) -> int:
+    try:
+        with sqlite3.connect(cache, timeout=5) as db:
+            return db.execute("SELECT count(*) FROM embedding").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture()
+def chroma_server(tmp_path: Path):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [BIN / "chroma", "run", "--path", str(tmp_path / "chroma-server"), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield url, proc
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def test_chroma_server_mode_via_env(chroma_server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, proc = chroma_server
+    monkeypatch.setenv("JICENG_CHROMA_URL", url)
+    settings = Settings()
+    assert settings.chroma_url == url
+    folder = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。"})
+    report = ingest_paths([folder], settings, progress=False)
+    assert not (settings.data_dir / "chroma").exists()  # vectors live in the server
+    import chromadb
+
+    port = int(url.rsplit(":", 1)[1])
+    assert f"jiceng_g{report.generation}" in {c.name for c in chromadb.HttpClient(port=port).list_collections()}
+    snapshot = open_current(settings)
+    query = snapshot.embedder.embed_queries(["巡查"])[0]
+    assert "巡查" in snapshot.chunks[snapshot.dense_search(query, 1)[0][0]].text
+
+    proc.terminate()
+    proc.wait(timeout=10)
+    with pytest.raises(BackendUnavailableError) as info:
+        snapshot.dense_search(query, 1)
+    assert info.value.http_status == 503 and "Chroma" in info.value.message_en
+
+
+def test_unreachable_chroma_server_is_a_503_style_error(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{_free_port()}")
+    folder = _folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。"})
+    with pytest.raises(BackendUnavailableError) as info:
+        ingest_paths([folder], settings, progress=False)
+    assert "无法连接 Chroma" in info.value.message_zh
