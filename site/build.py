@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import Abort, ConfigurationError
 from pydantic import BaseModel, Field
 
+from jiceng.corpus import load_corpus
 from jiceng.errors import JicengError, NotFoundError
 from jiceng.settings import Settings, get_settings
 
@@ -28,7 +28,9 @@ class SiteReport(BaseModel):
     search_index_bytes: int
 
 
-def load_site_config(settings: Settings, *, site_dir: Path | None = None, strict: bool = True) -> MkDocsConfig:
+def load_site_config(
+    settings: Settings, *, site_dir: Path | None = None, strict: bool = True
+) -> MkDocsConfig:
     """mkdocs config from ``mkdocs.yml`` with this settings' corpus and output dir."""
     if not MKDOCS_YML.is_file():
         raise NotFoundError(f"找不到 {MKDOCS_YML}", f"{MKDOCS_YML} not found", code="mkdocs_yml_missing")
@@ -39,15 +41,20 @@ def load_site_config(settings: Settings, *, site_dir: Path | None = None, strict
             f"corpus directory {corpus_dir} not found (set JICENG_CORPUS_DIR)",
             code="corpus_missing",
         )
+    load_corpus(corpus_dir)  # bad front matter fails here with a clear message, not inside mkdocs' log
     try:
         config = load_config(str(MKDOCS_YML), site_dir=str(site_dir) if site_dir else None, strict=strict)
     except (Abort, ConfigurationError) as exc:
-        raise JicengError(f"mkdocs.yml 配置有误：{exc}", f"invalid mkdocs.yml: {exc}", code="mkdocs_config") from exc
+        raise JicengError(
+            f"mkdocs.yml 配置有误：{exc}", f"invalid mkdocs.yml: {exc}", code="mkdocs_config"
+        ) from exc
     config.plugins[PLUGIN].config.corpus_dir = str(corpus_dir)
     return config
 
 
-def build_site(settings: Settings | None = None, *, out: Path | None = None, strict: bool = True) -> SiteReport:
+def build_site(
+    settings: Settings | None = None, *, out: Path | None = None, strict: bool = True
+) -> SiteReport:
     """Generate the library from the corpus and build static HTML into ``out`` (default data_dir/site).
 
     mkdocs empties ``out`` first, as ``mkdocs build`` does.
@@ -75,7 +82,6 @@ def build_site(settings: Settings | None = None, *, out: Path | None = None, str
 
 def write_sources(settings: Settings | None, dest: Path) -> int:
     """Write the generated Markdown pages to ``dest`` for inspection; returns the page count."""
-    from jiceng.corpus import load_corpus
     from jiceng.site.pages import generate_library
 
     settings = settings or get_settings()
@@ -96,5 +102,4 @@ def serve_site(dev_addr: str = "127.0.0.1:8001") -> None:
     """
     from mkdocs.commands.serve import serve
 
-    logging.getLogger("mkdocs").setLevel(logging.INFO)
     serve(str(MKDOCS_YML), dev_addr=dev_addr)

@@ -17,10 +17,21 @@ site_app = typer.Typer(
 console = Console()
 
 
+def _quiet_logs(mkdocs_level: int) -> None:
+    """Keep mkdocs' warnings; drop jieba's dictionary-loading lines (material's search imports jieba)."""
+    import jieba
+
+    logging.getLogger("mkdocs").setLevel(mkdocs_level)
+    jieba.setLogLevel(logging.WARNING)
+
+
 @site_app.command("build")
 def build_command(
     out: Path = typer.Option(
-        None, "--out", "-o", help="输出目录，默认 数据目录/site（会先清空） / output dir, default data_dir/site (emptied first)."
+        None,
+        "--out",
+        "-o",
+        help="输出目录，默认 数据目录/site（会先清空） / output dir, default data_dir/site (emptied first).",
     ),
     strict: bool = typer.Option(
         True, "--strict/--no-strict", help="有警告即失败（默认） / fail on any mkdocs warning (default)."
@@ -32,14 +43,12 @@ def build_command(
     """从 corpus/ 生成并构建案例库 / Generate the case library from corpus/ and build the HTML."""
     from jiceng.site.build import build_site, write_sources
 
-    import jieba
-
-    # Keep mkdocs' warnings, drop its INFO chatter and jieba's dictionary-loading lines.
-    logging.getLogger("mkdocs").setLevel(logging.WARNING)
-    jieba.setLogLevel(logging.WARNING)
+    _quiet_logs(mkdocs_level=logging.WARNING)
     settings = get_settings()
     if src:
-        console.print(f"已写出 {write_sources(settings, src)} 个 Markdown 页面 / Markdown pages written to {src}")
+        console.print(
+            f"已写出 {write_sources(settings, src)} 个 Markdown 页面 / Markdown pages written to {src}"
+        )
     report = build_site(settings, out=out, strict=strict)
     console.print(
         f"[green]案例库已构建[/] / library built: {report.pages} 页 pages, {report.seconds} s, "
@@ -49,11 +58,14 @@ def build_command(
 
 @site_app.command("serve")
 def serve_command(
-    dev_addr: str = typer.Option("127.0.0.1:8001", "--dev-addr", "-a", help="监听地址 / host:port to listen on."),
+    dev_addr: str = typer.Option(
+        "127.0.0.1:8001", "--dev-addr", "-a", help="监听地址 / host:port to listen on."
+    ),
 ) -> None:
     """本地预览，语料改动后自动重建 / Live preview; rebuilds when the corpus changes."""
     from jiceng.site.build import serve_site
 
+    _quiet_logs(mkdocs_level=logging.INFO)  # serve's INFO lines say where it listens and what it rebuilt
     serve_site(dev_addr)
 
 

@@ -1,5 +1,7 @@
 """Corpus -> the library's Markdown pages and nav, in memory (the mkdocs plugin serves them as files).
 
+Only document pages are searchable: the home and listing pages repeat their text.
+
 Every body block (``jiceng.text.block_spans``) gets ``<a id="p-N">`` so the site and the answers'
 citation URLs agree by construction.
 """
@@ -13,10 +15,10 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 import yaml
+from jiceng.site.urls import page_path
 from pymdownx.slugs import slugify
 
 from jiceng.corpus import GOVERNANCE_EXPERIENCES, PARTY_PATHS, CorpusFile
-from jiceng.site.urls import page_path
 from jiceng.text import block_spans
 
 # Same slugify as the toc extension in mkdocs.yml, so links to region/path headings resolve.
@@ -45,19 +47,22 @@ def anchor_blocks(body: str) -> str:
     cursor = 0
     for number, (start, _end) in enumerate(block_spans(body), start=1):
         at = _BLOCK_MARKERS.match(body, start).end()
-        pieces += [body[cursor:at], f'<a class="jc-p" id="p-{number}" href="#p-{number}" data-n="{number}"></a>']
+        pieces += [
+            body[cursor:at],
+            f'<a class="jc-p" id="p-{number}" href="#p-{number}" data-n="{number}"></a>',
+        ]
         cursor = at
     return "".join(pieces) + body[cursor:]
 
 
-def ask_question(meta) -> str:  # noqa: ANN001 - FrontMatter
+def ask_question(meta) -> str:
     """The question the "ask about this case" link prefills on the ask page."""
     if meta.kind == "case":
         return f"{meta.title}是怎么做的，取得了哪些成效？"
     return f"{meta.title}有哪些主要内容？"
 
 
-def ask_href(meta, ask_url: str) -> str:  # noqa: ANN001 - FrontMatter
+def ask_href(meta, ask_url: str) -> str:
     """Link from a document page to the ask page with the question prefilled.
 
     A relative ``ask_url`` is taken from the library root (``../`` = the page that serves the
@@ -74,7 +79,7 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
 
-def _figure(figure) -> str:  # noqa: ANN001 - KeyFigure
+def _figure(figure) -> str:
     if figure.before or figure.after:
         return f"{figure.label}：{figure.before or '—'} → {figure.after or '—'}"
     return f"{figure.label}：{figure.value or ''}"
@@ -103,11 +108,11 @@ def _render(template: str, **context) -> str:
     return _templates().get_template(template).render(**context)
 
 
-def _doc_uri(meta) -> str:  # noqa: ANN001 - FrontMatter
+def _doc_uri(meta) -> str:
     return page_path(meta.kind, meta.id).rstrip("/") + ".md"
 
 
-def _grouped(files: list[CorpusFile], keys) -> dict[str, list[CorpusFile]]:  # noqa: ANN001 - callable
+def _grouped(files: list[CorpusFile], keys) -> dict[str, list[CorpusFile]]:
     groups: dict[str, list[CorpusFile]] = {}
     for file in files:
         for key in keys(file.meta):
@@ -133,7 +138,9 @@ def generate_library(corpus: list[CorpusFile], ask_url: str = "../") -> Library:
         for f in corpus
     ]
     pages += [
-        LibraryPage("index.md", "首页", _render("home.md.j2", featured=featured, regions=by_region, **common)),
+        LibraryPage(
+            "index.md", "首页", _render("home.md.j2", featured=featured, regions=by_region, **common)
+        ),
         LibraryPage("cases/index.md", "案例", _render("cases.md.j2", **common)),
         LibraryPage(
             "paths.md",
@@ -157,7 +164,14 @@ def generate_library(corpus: list[CorpusFile], ask_url: str = "../") -> Library:
         {"案例 / Cases": ["cases/index.md", *({f.meta.title: _doc_uri(f.meta)} for f in cases)]},
     ]
     if policies:
-        nav.append({"政策文件 / Policies": ["policies/index.md", *({f.meta.title: _doc_uri(f.meta)} for f in policies)]})
+        nav.append(
+            {
+                "政策文件 / Policies": [
+                    "policies/index.md",
+                    *({f.meta.title: _doc_uri(f.meta)} for f in policies),
+                ]
+            }
+        )
     nav.append(
         {
             "索引 / Indexes": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
+from jiceng.site.pages import Library, generate_library
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
@@ -17,7 +18,6 @@ from mkdocs.structure.files import File, Files
 
 from jiceng.corpus import load_corpus
 from jiceng.errors import JicengError
-from jiceng.site.pages import Library, generate_library
 
 
 def _teach_search_segmenter() -> None:
@@ -53,7 +53,7 @@ class LibraryPlugin(BasePlugin[LibraryConfig]):
 
     # Before material's search plugin (its on_config sets up jieba).
     @event_priority(100)
-    def on_config(self, config):  # noqa: ANN001, ANN201 - mkdocs hook signature
+    def on_config(self, config):
         corpus_dir = self.corpus_path()
         if not corpus_dir.is_dir():
             raise PluginError(f"找不到语料目录 / corpus directory not found: {corpus_dir}")
@@ -68,11 +68,11 @@ class LibraryPlugin(BasePlugin[LibraryConfig]):
         _teach_search_segmenter()
         return config
 
-    def on_files(self, files: Files, config) -> Files:  # noqa: ANN001 - MkDocsConfig
+    def on_files(self, files: Files, config) -> Files:
         for page in self.library.pages:
             files.append(File.generated(config, page.uri, content=page.markdown))
         return files
 
-    def on_serve(self, server, config, builder):  # noqa: ANN001, ANN201 - mkdocs hook signature
+    def on_serve(self, server, config, builder):
         server.watch(str(self.corpus_path()))
         return server

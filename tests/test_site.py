@@ -9,15 +9,15 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
+from jiceng.site.build import build_site
+from jiceng.site.urls import library_url, page_path
 
 from jiceng.corpus import load_corpus
 from jiceng.settings import Settings
-from jiceng.site.build import build_site
-from jiceng.site.urls import library_url, page_path
 from jiceng.text import block_spans, normalize_for_match
 from jiceng.types import Document
 
@@ -144,10 +144,12 @@ def real(tmp_path_factory: pytest.TempPathFactory):
 
 
 def soup_of(out: Path, kind: str, doc_id: str) -> BeautifulSoup:
-    return BeautifulSoup((out / page_path(kind, doc_id) / "index.html").read_text(encoding="utf-8"), "html.parser")
+    return BeautifulSoup(
+        (out / page_path(kind, doc_id) / "index.html").read_text(encoding="utf-8"), "html.parser"
+    )
 
 
-def as_document(file) -> Document:  # noqa: ANN001 - CorpusFile
+def as_document(file) -> Document:
     return Document(doc_id=file.meta.id, title=file.meta.title, kind=file.meta.kind, text=file.body)
 
 
@@ -174,7 +176,7 @@ def _plain_start(block: str) -> str:
     return normalize_for_match(re.sub(r"^(?:>\s*)*(?:(?:[-*+]|\d+[.)])\s+)?", "", block))[:12]
 
 
-def assert_every_block_anchored(out: Path, corpus) -> int:  # noqa: ANN001 - list[CorpusFile]
+def assert_every_block_anchored(out: Path, corpus) -> int:
     checked = 0
     for file in corpus:
         doc = as_document(file)
@@ -186,7 +188,9 @@ def assert_every_block_anchored(out: Path, corpus) -> int:  # noqa: ANN001 - lis
             anchor = soup.find(id=url.fragment)
             assert anchor is not None, f"{file.meta.id}: no #{url.fragment}"
             shown = normalize_for_match(anchor.parent.get_text())
-            assert _plain_start(doc.text[start:end]) in shown, f"{file.meta.id} #{url.fragment} shows other text"
+            assert _plain_start(doc.text[start:end]) in shown, (
+                f"{file.meta.id} #{url.fragment} shows other text"
+            )
             checked += 1
         assert soup.find(id=f"p-{len(block_spans(doc.text)) + 1}") is None
     return checked
@@ -210,14 +214,19 @@ def test_case_page_has_sections_figures_source_and_marked_discussion(sample):
     soup = soup_of(out, "case", "linli-sample")
     assert soup.title.get_text().startswith("样例社区“邻里节”")
     assert soup.h1.get_text(strip=True).startswith("样例社区“邻里节”")
-    assert [h.get_text(strip=True).rstrip("¶") for h in soup.select("article h2")][:4] == ["背景", "做法", "成效", "启示"]
+    assert [h.get_text(strip=True).rstrip("¶") for h in soup.select("article h2")][:4] == [
+        "背景",
+        "做法",
+        "成效",
+        "启示",
+    ]
     table = soup.find("table")
     assert "社区居民参与率从不足30%提升至70%以上" in table.get_text() and "不足30%" in table.get_text()
     source = soup.find(id=re.compile("^出处")).find_next("ul").get_text()
     assert "001_a1796aac37910657.txt" in source and "2472–2500" in source
     discussion = soup.select_one(".admonition.question")
     assert "编写者拟定，非原文" in discussion.select_one(".admonition-title").get_text()
-    assert [li.get_text(strip=True) for li in discussion.select("li")][0] == "一次性的节庆活动如何变成常态化的治理机制？"
+    assert discussion.select_one("li").get_text(strip=True) == "一次性的节庆活动如何变成常态化的治理机制？"
     region = soup.select_one(".jc-facts a[href*='regions']")["href"]
     assert region == "../../regions/#北京市朝阳区"
 
@@ -238,7 +247,11 @@ def test_policy_page_keeps_heading_hierarchy(sample):
     out, _, _ = sample
     soup = soup_of(out, "policy", "policy-sample")
     headings = [(h.name, h.get_text(strip=True).rstrip("¶")) for h in soup.select("article :is(h2, h3)")]
-    assert headings[:3] == [("h2", "一、各地的经验值得总结"), ("h3", "(一)重视政治引领"), ("h2", "二、存在的问题")]
+    assert headings[:3] == [
+        ("h2", "一、各地的经验值得总结"),
+        ("h3", "(一)重视政治引领"),
+        ("h2", "二、存在的问题"),
+    ]
     # Two lines without a blank line between them are still two citable blocks.
     assert soup.find(id="p-2") and soup.find(id="p-3")
 
@@ -248,7 +261,10 @@ def test_home_and_index_pages(sample):
     home = BeautifulSoup((out / "index.html").read_text(encoding="utf-8"), "html.parser")
     text = home.get_text()
     assert "本库收录 2 个案例、1 份政策文件" in re.sub(r"\s+", " ", text)
-    assert {a["href"] for a in home.select(".grid.cards a")} >= {"cases/linli-sample/", "cases/gongde-sample/"}
+    assert {a["href"] for a in home.select(".grid.cards a")} >= {
+        "cases/linli-sample/",
+        "cases/gongde-sample/",
+    }
 
     paths = BeautifulSoup((out / "paths" / "index.html").read_text(encoding="utf-8"), "html.parser")
     dezhi = paths.find(id="德治").find_next("ul")
@@ -278,7 +294,9 @@ def test_print_stylesheet_hides_navigation(sample):
 
 # --- offline and relative -----------------------------------------------------------------------------
 
-_EXTERNAL_ASSET = re.compile(r"<(?:script|link|img|iframe|source|video|audio)\b[^>]*\b(?:src|href)=\"(?:https?:)?//")
+_EXTERNAL_ASSET = re.compile(
+    r"<(?:script|link|img|iframe|source|video|audio)\b[^>]*\b(?:src|href)=\"(?:https?:)?//"
+)
 _ROOT_LINK = re.compile(r"\b(?:src|href)=\"/(?!/)")
 
 
@@ -358,6 +376,7 @@ def test_search_index_finds_the_case_for_a_chinese_term(real, term):
     dedicated = [f for f in corpus if term in f.meta.title or term in f.meta.tags]
     assert dedicated, f"the corpus should have a case about {term}"
     assert results[0] in {page_path(f.meta.kind, f.meta.id) for f in dedicated}
+    assert all(re.fullmatch(r"(cases|policies)/[a-z0-9-]+/", page) for page in results), results
     mentioning = {page_path(f.meta.kind, f.meta.id) for f in corpus if term in f.body}
     assert mentioning <= set(results), f"pages mentioning {term} missing from the results"
     assert any(term in doc["text"].replace("\u200b", "") for doc in index["docs"])
@@ -368,25 +387,77 @@ def test_search_index_finds_the_case_for_a_chinese_term(real, term):
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(JICENG), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **env}
+        [str(JICENG), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
     )
 
 
 def test_cli_builds_strict_and_reports(tmp_path: Path):
     corpus = write_corpus(tmp_path / "corpus", SAMPLE)
     out = tmp_path / "html"
-    result = run_cli("site", "build", "--out", str(out), "--src", str(tmp_path / "src"), env={"JICENG_CORPUS_DIR": str(corpus)})
+    result = run_cli(
+        "site",
+        "build",
+        "--out",
+        str(out),
+        "--src",
+        str(tmp_path / "src"),
+        env={"JICENG_CORPUS_DIR": str(corpus)},
+    )
     assert result.returncode == 0, result.stderr
     assert "library built" in result.stdout and "页" in result.stdout
     assert (out / "cases" / "linli-sample" / "index.html").is_file()
-    assert (tmp_path / "src" / "cases" / "linli-sample.md").read_text(encoding="utf-8").count('class="jc-p"') == 5
+    assert (tmp_path / "src" / "cases" / "linli-sample.md").read_text(encoding="utf-8").count(
+        'class="jc-p"'
+    ) == 5
 
 
 def test_cli_bad_corpus_gives_bilingual_error_not_traceback(tmp_path: Path):
     corpus = write_corpus(tmp_path / "corpus", {"cases/bad.md": "---\nid: Bad Id\ntitle: x\n---\n\n正文。\n"})
     result = run_cli("site", "build", "--out", str(tmp_path / "html"), env={"JICENG_CORPUS_DIR": str(corpus)})
-    assert result.returncode != 0
-    assert "错误" in result.stderr and "Error" in result.stderr or "front matter" in result.stderr
+    assert result.returncode == 2
+    assert "front matter 不合规" in result.stderr and "invalid front matter" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     missing = run_cli("site", "build", env={"JICENG_CORPUS_DIR": str(tmp_path / "nope")})
     assert missing.returncode == 2 and "corpus directory" in missing.stderr and "语料目录" in missing.stderr
+
+
+def test_cli_serve_previews_the_library(tmp_path: Path):
+    import socket
+    import time
+    import urllib.request
+
+    corpus = write_corpus(tmp_path / "corpus", SAMPLE)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "JICENG_CORPUS_DIR": str(corpus)}
+    server = subprocess.Popen(
+        [str(JICENG), "site", "serve", "--dev-addr", f"127.0.0.1:{port}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/cases/gongde-sample/", timeout=5
+                ) as page:
+                    html = page.read().decode("utf-8")
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    "jiceng site serve did not come up"
+                )
+                time.sleep(0.3)
+        assert "样例“功德银行”" in html and 'id="p-1"' in html
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
