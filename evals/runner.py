@@ -1,0 +1,275 @@
+"""Run an eval set against one or more modes and score every answer.
+
+A *target* answers questions one way and exposes the documents its citations point into:
+
+- ``hybrid``: the real pipeline, ``QAService`` in-process or ``POST /ask`` on a running server (``--url``);
+- ``bm25`` / ``dense``: one retriever alone over the same index snapshot, its top chunk as the answer;
+- ``naive``: a default llama-index ``VectorStoreIndex`` (default ``SentenceSplitter``) over the same
+  documents with the same embedding model, top chunk as the answer.
+
+The baselines never abstain and quote whole chunks: that is what such systems do, and the report
+shows it (``mean_quote_chars``, negative rejection 0).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from jiceng.errors import BackendUnavailableError, InputError
+from jiceng.evals import metrics
+from jiceng.evals.goldset import EvalItem
+from jiceng.settings import Settings
+from jiceng.text import normalize_question
+from jiceng.types import Answer, Citation, Passage
+
+MODES = ("hybrid", "bm25", "dense", "naive")
+RANKING_DEPTH = 10
+WARM_UP_QUESTION = "基层治理"
+
+
+class Target(Protocol):
+    """One way of answering: a cited answer, a ranked passage list, and the cited documents' texts."""
+
+    def ask(self, question: str) -> Answer: ...
+    def search(self, question: str, k: int) -> list[Passage]: ...
+    def document_text(self, doc_id: str) -> str | None: ...
+
+
+def top_chunk_answer(question: str, passages: Sequence[Passage]) -> Answer:
+    """The baselines' answer: the first passage, quoted whole."""
+    if not passages:
+        return Answer(question=question, answer="", abstained=True, mode="top-chunk")
+    top = passages[0]
+    citation = Citation(
+        n=1, doc_id=top.doc_id, title=top.title, section=top.section, quote=top.text,
+        start=top.start, end=top.end, url=top.url,
+    )
+    return Answer(
+        question=question, answer=f"{top.text}[1]", abstained=False, citations=[citation],
+        passages=list(passages), mode="top-chunk",
+    )
+
+
+class ServiceTarget:
+    """The default pipeline in-process: ``QAService.ask`` for answers, ``.search`` for the ranking."""
+
+    def __init__(self, settings: Settings, snapshot: Any) -> None:
+        from jiceng.qa.service import QAService
+
+        self.service = QAService(settings, snapshot=snapshot)
+        self.snapshot = snapshot
+
+    def ask(self, question: str) -> Answer:
+        return self.service.ask(question)
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        return self.service.search(question, k=k)
+
+    def document_text(self, doc_id: str) -> str | None:
+        doc = self.snapshot.documents.get(doc_id)
+        return doc.text if doc else None
+
+
+class SingleRetrieverTarget:
+    """BM25 or dense search alone over the snapshot, with the hybrid pipeline's query normalisation."""
+
+    def __init__(self, snapshot: Any, kind: str) -> None:
+        self.snapshot = snapshot
+        self.kind = kind
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        from jiceng.qa.retrieval import to_passage
+
+        query = normalize_question(question)
+        if self.kind == "bm25":
+            hits = self.snapshot.bm25_search(query, k)
+        else:
+            hits = self.snapshot.dense_search(np.asarray(self.snapshot.embedder.embed_queries([query]))[0], k)
+        passages = []
+        for rank, (index, score) in enumerate(hits, start=1):
+            chunk = self.snapshot.chunks[index]
+            passages.append(to_passage(chunk, self.snapshot.documents[chunk.doc_id], rank=rank, score=score))
+        return passages
+
+    def ask(self, question: str) -> Answer:
+        return top_chunk_answer(question, self.search(question, RANKING_DEPTH))
+
+    def document_text(self, doc_id: str) -> str | None:
+        doc = self.snapshot.documents.get(doc_id)
+        return doc.text if doc else None
+
+
+class NaiveTarget:
+    """llama-index defaults over the snapshot's canonical texts, so its offsets are checkable too."""
+
+    def __init__(self, settings: Settings, snapshot: Any) -> None:
+        from llama_index.core import Document as LlamaDocument
+        from llama_index.core import VectorStoreIndex
+
+        from jiceng.bench.baselines import _embed_model, _llama_settings_offline
+
+        # llama-index announces its MockLLM on stdout, which must stay clean for --json.
+        with contextlib.redirect_stdout(sys.stderr):
+            _llama_settings_offline()
+        self.snapshot = snapshot
+        documents = [
+            LlamaDocument(text=doc.text, id_=doc.doc_id, metadata={"doc_id": doc.doc_id, "title": doc.title})
+            for doc in snapshot.documents.values()
+        ]
+        index = VectorStoreIndex.from_documents(documents, embed_model=_embed_model(settings))
+        self.retriever = index.as_retriever(similarity_top_k=RANKING_DEPTH)
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        passages = []
+        for rank, hit in enumerate(self.retriever.retrieve(question)[:k], start=1):
+            node = hit.node
+            passages.append(
+                Passage(
+                    rank=rank, doc_id=node.metadata["doc_id"], title=node.metadata["title"], section="",
+                    text=node.get_content(), start=node.start_char_idx or 0, end=node.end_char_idx or 0,
+                    score=float(hit.score or 0.0), url="",
+                )
+            )
+        return passages
+
+    def ask(self, question: str) -> Answer:
+        return top_chunk_answer(question, self.search(question, RANKING_DEPTH))
+
+    def document_text(self, doc_id: str) -> str | None:
+        doc = self.snapshot.documents.get(doc_id)
+        return doc.text if doc else None
+
+
+class RemoteTarget:
+    """A running jiceng server: ``POST /ask``, ``GET /search``, ``GET /documents/{id}`` over HTTP."""
+
+    def __init__(self, url: str, timeout_s: float = 60.0) -> None:
+        import httpx
+
+        self.url = url.rstrip("/")
+        self.client = httpx.Client(base_url=self.url, timeout=timeout_s)
+        self._texts: dict[str, str | None] = {}
+        self._request("GET", "/healthz")
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        """JSON body of a call; 4xx -> ``InputError`` (the server refused), else ``BackendUnavailableError``."""
+        import httpx
+
+        try:
+            response = self.client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise BackendUnavailableError(
+                f"无法连接评估目标 {self.url}：{exc}", f"cannot reach {self.url}: {exc}", code="eval_target_down"
+            ) from exc
+        if 400 <= response.status_code < 500:
+            message = response.text[:300]
+            raise InputError(message, message, code="rejected")
+        if response.status_code >= 500:
+            raise BackendUnavailableError(
+                f"服务器 {path} 返回 {response.status_code}", f"{path} answered {response.status_code}: "
+                f"{response.text[:300]}", code="eval_target_error",
+            )
+        return response.json()
+
+    def ask(self, question: str) -> Answer:
+        return Answer.model_validate(self._request("POST", "/ask", json={"question": question}))
+
+    def search(self, question: str, k: int) -> list[Passage]:
+        body = self._request("GET", "/search", params={"q": question, "k": k})
+        return [Passage.model_validate(p) for p in body["results"]]
+
+    def document_text(self, doc_id: str) -> str | None:
+        if doc_id not in self._texts:
+            try:
+                self._texts[doc_id] = self._request("GET", f"/documents/{doc_id}")["text"]
+            except InputError:
+                self._texts[doc_id] = None
+        return self._texts[doc_id]
+
+
+def build_targets(modes: Sequence[str], settings: Settings, url: str | None) -> dict[str, Target]:
+    """One target per mode; in-process modes share one index snapshot."""
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise InputError(
+            f"未知的评估模式：{'、'.join(unknown)}（可用：{'、'.join(MODES)}）",
+            f"unknown eval mode(s) {', '.join(unknown)}; use {', '.join(MODES)}",
+            code="bad_eval_mode",
+        )
+    if url:
+        if list(modes) != ["hybrid"]:
+            raise InputError(
+                "--url 只能评估服务器上的默认流程（hybrid）；基线模式需在本机运行",
+                "--url evaluates the server's default pipeline (hybrid) only; run baselines in-process",
+                code="bad_eval_mode",
+            )
+        return {"hybrid": RemoteTarget(url)}
+    from jiceng.ingest.store import open_current
+
+    snapshot = open_current(settings)
+    factories: dict[str, Callable[[], Target]] = {
+        "hybrid": lambda: ServiceTarget(settings, snapshot),
+        "bm25": lambda: SingleRetrieverTarget(snapshot, "bm25"),
+        "dense": lambda: SingleRetrieverTarget(snapshot, "dense"),
+        "naive": lambda: NaiveTarget(settings, snapshot),
+    }
+    return {mode: factories[mode]() for mode in modes}
+
+
+def evaluate_target(
+    target: Target, items: Sequence[EvalItem], on_item: Callable[[], None] | None = None
+) -> list[dict[str, Any]]:
+    """Score every item: latency is the ask call alone; the ranking comes from a separate depth-10 search."""
+    target.ask(WARM_UP_QUESTION)  # load models and caches first: latency is reported warm
+    records = []
+    for item in items:
+        started = time.perf_counter()
+        try:
+            answer = target.ask(item.question)
+        except InputError as exc:
+            # A question the system rejects as bad input is a refusal, not a crash of the eval.
+            answer = Answer(question=item.question, answer=exc.message, abstained=True)
+        latency_ms = (time.perf_counter() - started) * 1000
+        ranking = target.search(item.question, RANKING_DEPTH)
+        cited = {c.doc_id for c in answer.citations}
+        documents = {doc_id: text for doc_id in cited if (text := target.document_text(doc_id)) is not None}
+        scored = answer.model_copy(update={"passages": ranking})
+        records.append(metrics.score_item(item, scored, latency_ms, documents))
+        if on_item:
+            on_item()
+    return records
+
+
+def run_eval(
+    items: Sequence[EvalItem],
+    modes: Sequence[str],
+    settings: Settings,
+    url: str | None = None,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """Evaluate each mode; returns per mode ``{"summary", "per_tag", "failures", "records"}``."""
+    console = console or Console(stderr=True)
+    targets = build_targets(modes, settings, url)
+    results = []
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        for mode, target in targets.items():
+            task = progress.add_task(f"评估 eval {mode}", total=len(items))
+            records = evaluate_target(target, items, on_item=lambda t=task: progress.advance(t))
+            results.append(
+                {
+                    "summary": metrics.summarize(records, mode),
+                    "per_tag": metrics.per_tag(records, mode),
+                    "failures": metrics.failures(records),
+                    "records": records,
+                }
+            )
+    return results
