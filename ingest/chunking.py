@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from jiceng.settings import Settings
-from jiceng.text import sentence_spans
+from jiceng.text import sentence_spans, to_simplified
 from jiceng.types import Chunk, Document
 
 SECTION_SEPARATOR = " › "
@@ -211,6 +211,9 @@ def chunk_document(doc: Document, settings: Settings) -> list[Chunk]:
 
 
 def index_text(doc: Document, chunk: Chunk) -> str:
-    """What gets embedded and BM25-indexed for a chunk: title and section path give it context."""
+    """What gets embedded and BM25-indexed for a chunk: title and section path give it context.
+
+    Traditional characters are folded to simplified (OpenCC), as questions are, so both scripts match.
+    """
     context = SECTION_SEPARATOR.join(part for part in (doc.title, chunk.section) if part)
-    return f"{context}\n{chunk.text}" if context else chunk.text
+    return to_simplified(f"{context}\n{chunk.text}" if context else chunk.text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import shutil
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+import bm25s
 import numpy as np
 
 from jiceng.errors import BackendUnavailableError, IndexMissingError, InputError
@@ -29,6 +31,9 @@ from jiceng.ingest.embedding import CachedEmbedder, get_embedder
 from jiceng.settings import Settings
 from jiceng.text import tokenize
 from jiceng.types import Chunk, Document
+
+# bm25s sets its logger to DEBUG on import and logs every index build; keep the CLI's output clean.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 COLLECTION_PREFIX = "jiceng_g"
 POINTER_FILE = "current.json"
@@ -53,11 +58,23 @@ def current_generation(settings: Settings) -> str | None:
 
 @contextlib.contextmanager
 def _chroma_errors(settings: Settings) -> Iterator[None]:
-    """Turn a Chroma server that cannot be reached into a 503-style bilingual error."""
+    """Turn a Chroma server that cannot be reached into a 503-style bilingual error.
+
+    A collection that vanished means the generation was replaced twice since it was opened: the reader
+    should reopen the current one.
+    """
+    from chromadb.errors import NotFoundError as ChromaNotFound
+
     try:
         yield
     except (InputError, IndexMissingError):
         raise
+    except ChromaNotFound as exc:
+        raise IndexMissingError(
+            "打开的索引版本已被删除，请重新打开当前索引。",
+            "The opened index generation was deleted; reopen the current index.",
+            code="generation_gone",
+        ) from exc
     except Exception as exc:
         if not settings.chroma_url:
             raise
@@ -168,8 +185,6 @@ class IndexSnapshot:
 
 def open_current(settings: Settings) -> IndexSnapshot:
     """Open the current generation; ``IndexMissingError`` when nothing has been ingested yet."""
-    import bm25s
-
     records = read_current(settings)
     if records is None:
         raise IndexMissingError(
@@ -254,8 +269,6 @@ def build_generation(
     on_progress: Callable[[int], None] | None = None,
 ) -> str:
     """Write a complete generation from chunks and their vectors, then make it current. Returns its id."""
-    import bm25s
-
     generation = _new_generation_id(settings)
     folder = _generations_dir(settings) / generation
     folder.mkdir(parents=True)

@@ -86,3 +86,23 @@ def test_reingest_unchanged_embeds_nothing_and_keeps_the_generation(settings: Se
     assert changed.generation != first.generation
     assert 0 < changed.embedded < changed.chunks  # only the changed document's new chunks
     assert any("网格员每天巡查" in c.text for c in open_current(settings).chunks)
+
+
+def test_traditional_text_is_found_by_a_simplified_question(settings: Settings, tmp_path: Path) -> None:
+    folder = tmp_path / "hk"
+    folder.mkdir()
+    (folder / "trad.txt").write_text("鄰里節設立了鄰里互助板塊，居民參與率明顯提高。", encoding="utf-8")
+    ingest_paths([folder], settings, progress=False)
+    snapshot = open_current(settings)
+    [(top, _)] = snapshot.bm25_search("邻里节 参与率", 1)
+    assert snapshot.chunks[top].text.startswith("鄰里節")  # the quote stays as written
+
+
+def test_duplicate_ids_and_bad_files_fail_alone(settings: Settings, folder: Path) -> None:
+    (folder / "zz-copy.md").write_text(POLICY_MD, encoding="utf-8")  # same id as policy.md, read later
+    (folder / "scan.pdf").write_bytes(b"%PDF-1.4 not a pdf")
+    report = ingest_paths([folder], settings, progress=False)
+    assert (report.added, report.documents) == (2, 2)
+    reasons = {Path(path).name: en for path, _zh, en in report.failed}
+    assert set(reasons) == {"zz-copy.md", "scan.pdf"}
+    assert "duplicates" in reasons["zz-copy.md"] and "PDF" in reasons["scan.pdf"]

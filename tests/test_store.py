@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from jiceng.errors import BackendUnavailableError
+from jiceng.errors import BackendUnavailableError, IndexMissingError
 from jiceng.ingest import store
 from jiceng.ingest.pipeline import ingest_paths, remove_documents
 from jiceng.ingest.store import current_generation, open_current
@@ -55,6 +55,9 @@ def test_old_generations_are_deleted_but_the_previous_stays_readable(settings: S
     third = ingest_paths([folder], settings, progress=False).generation
     assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([second, third])
     assert _collections(settings) == {f"jiceng_g{second}", f"jiceng_g{third}"}
+    with pytest.raises(IndexMissingError) as info:  # two switches later its vectors are gone: reopen
+        reader.dense_search(query, 1)
+    assert info.value.code == "generation_gone"
 
 
 def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tmp_path: Path) -> None:
