@@ -12,7 +12,7 @@ from mkdocs.exceptions import Abort, ConfigurationError
 from pydantic import BaseModel, Field
 
 from jiceng.corpus import load_corpus
-from jiceng.errors import JicengError, NotFoundError
+from jiceng.errors import InputError, JicengError, NotFoundError
 from jiceng.settings import Settings, get_settings
 
 MKDOCS_YML = Path(__file__).resolve().parents[1] / "mkdocs.yml"
@@ -57,10 +57,17 @@ def build_site(
 ) -> SiteReport:
     """Generate the library from the corpus and build static HTML into ``out`` (default data_dir/site).
 
-    mkdocs empties ``out`` first, as ``mkdocs build`` does.
+    mkdocs empties ``out`` first, so ``out`` must be empty, missing or a previous build.
     """
     settings = settings or get_settings()
     out = (out or settings.data_dir / "site").resolve()
+    if out.is_dir() and any(out.iterdir()) and not (out / "sitemap.xml").exists():
+        # mkdocs empties the output dir; only let it do that to a previous build.
+        raise InputError(
+            f"输出目录 {out} 不是空目录，也不是以前构建的案例库，不会清空它",
+            f"output dir {out} is neither empty nor a previous library build; refusing to empty it",
+            code="site_out_not_empty",
+        )
     config = load_site_config(settings, site_dir=out, strict=strict)
     started = time.perf_counter()
     try:

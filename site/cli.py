@@ -31,7 +31,7 @@ def build_command(
         None,
         "--out",
         "-o",
-        help="输出目录，默认 数据目录/site（会先清空） / output dir, default data_dir/site (emptied first).",
+        help="输出目录，默认 数据目录/site（须为空或旧的构建，会先清空） / output dir, default data_dir/site (must be empty or a previous build; emptied first).",
     ),
     strict: bool = typer.Option(
         True, "--strict/--no-strict", help="有警告即失败（默认） / fail on any mkdocs warning (default)."

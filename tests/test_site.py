@@ -422,6 +422,14 @@ def test_cli_bad_corpus_gives_bilingual_error_not_traceback(tmp_path: Path):
     assert result.returncode == 2
     assert "front matter 不合规" in result.stderr and "invalid front matter" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+    precious = tmp_path / "home"
+    (precious / "notes.txt").parent.mkdir()
+    (precious / "notes.txt").write_text("keep me", encoding="utf-8")
+    refused = run_cli(
+        "site", "build", "--out", str(precious), env={"JICENG_CORPUS_DIR": str(REPO / "corpus")}
+    )
+    assert refused.returncode == 2 and "refusing to empty it" in refused.stderr
+    assert (precious / "notes.txt").read_text(encoding="utf-8") == "keep me"
     missing = run_cli("site", "build", env={"JICENG_CORPUS_DIR": str(tmp_path / "nope")})
     assert missing.returncode == 2 and "corpus directory" in missing.stderr and "语料目录" in missing.stderr
 
