@@ -66,6 +66,9 @@ def _register_commands() -> None:
     from jiceng.evals import cli as evals_cli
 
     evals_cli.register_cli(app)
+    from jiceng.qa import cli as qa_cli
+
+    qa_cli.register_cli(app)
 
 
 def main() -> None:

@@ -130,5 +130,16 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+def words(text: str) -> list[str]:
+    """Precise-mode jieba words without HMM guessing, stopwords or punctuation: one word per idea, for
+    weighing a question's terms (search mode adds overlapping pieces, HMM invents words like 不高有)."""
+    folded = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    return [
+        token
+        for token in _jieba().lcut(folded, HMM=False)
+        if token.strip() and token not in STOPWORDS and not _is_punct(token)
+    ]
+
+
 def _is_punct(token: str) -> bool:
     return all(unicodedata.category(ch)[0] in "PSZ" for ch in token)

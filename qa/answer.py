@@ -1,0 +1,346 @@
+"""The default answerer: offline, no LLM, extractive and grounded, and it says so when the corpus is silent.
+
+It picks whole sentences of the retrieved passages (offsets into the document's canonical text),
+scores them by how much of the question they cover (idf-weighted), whether they satisfy the
+question's type (多少 -> a number, 哪一年 -> a date), and passage rank. The same evidence decides
+abstention: dense similarity does not separate answerable from unanswerable questions on this
+corpus (see FINDINGS.md), but a sentence that never mentions the asked attribute (预算, 年份 ...)
+does. Selection works on ids and offsets; one pure function (``format_answer``) turns the chosen
+spans into ``[n]`` markers and citations at the very end.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from jiceng.settings import Settings
+from jiceng.text import normalize_question, sentence_spans, to_simplified, tokenize, words
+from jiceng.types import Answer, Citation, Document, Passage
+from jiceng.qa.links import document_url
+
+# Question words that set the answer type or carry no topic; they never count as content terms.
+QUESTION_WORDS = frozenset(
+    "多少 几 几个 几年 哪一年 哪年 一年 何时 什么 时候 什么时候 怎么样 怎么 怎样 如何 哪些 哪个 哪里 哪儿 "
+    "谁 是 能 能否 可否 可以 会 是否 有没有 能不能 可不可以 吗 呢 请问 了 有 多 大 高 家 个 项 "
+    "具体 主要 一下 告诉 介绍 请 我 你 要 怎么办 多久 之后 以后 一般 几名 哪家 哪位 指 叫 叫做 情况".split()
+)
+# A few change verbs the sources and askers use interchangeably (提高 vs the sources' 提升).
+_SYNONYMS = [frozenset(g.split()) for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法")]
+_NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
+_UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
+# Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
+# sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
+# a place is named (not "xx县"); person names never occur in the sources, so "是谁/叫什么名字" of a
+# person can only be abstained on, unless a sentence really names someone.
+_CUES: list[tuple[str, re.Pattern[str], str]] = [
+    ("year", re.compile(r"哪一?年|年份|什么年代"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
+    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
+    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
+    ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
+    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
+    ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
+    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远"), rf"{_NUM}"),
+]
+_PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
+_COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
+_LIST_MARKER = re.compile(r"^(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
+_HEADING = re.compile(r"^#{1,6}\s")
+# Where the question asks: its focus is the content word next to one of these (…的预算是多少, 哪家公司).
+_ASKING = re.compile(
+    r"多少|几[个位项家次名人天倍]?|哪一?年|哪些|哪个|哪家|哪位|哪里|什么时候|什么|怎么样|怎么办|怎么|怎样|如何|"
+    r"为什么|何时|多久|多大|多长|是否|能否|可否|有没有|能不能|可不可以|谁"
+)
+_YES_NO_END = re.compile(r"[吗么][？?。.!！]*$")
+
+# Calibrated on qa/devset.jsonl (answerable and unanswerable questions); see docs/answers.md.
+MIN_CONTEXT_COVERAGE = 0.62
+MIN_SENTENCE_COVERAGE = 0.3
+# Characters before a sentence read as its context (the case name often opens the paragraph).
+CONTEXT_CHARS = 200
+
+
+@dataclass(frozen=True)
+class TermStats:
+    """Chunk-level document frequencies, for idf weights of question terms."""
+
+    n_chunks: int
+    df: Mapping[str, int]
+
+    @classmethod
+    def from_texts(cls, texts: Iterable[str]) -> TermStats:
+        df: Counter[str] = Counter()
+        n = 0
+        for text in texts:
+            n += 1
+            df.update(set(tokenize(text)))
+        return cls(n_chunks=n, df=dict(df))
+
+    def idf(self, term: str) -> float:
+        """BM25-style idf. A word the corpus never uses gets half the top weight: often it is the asker's
+        paraphrase (应当, 一起), and where it is the asked attribute (预算, 汽车) the focus rule catches it."""
+        df = self.df.get(term, 0)
+        return math.log(1 + (self.n_chunks - df + 0.5) / (df + 0.5)) * (0.5 if df == 0 else 1.0)
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the answerer sees it: normalised text, weighted content terms, answer type."""
+
+    text: str
+    terms: Mapping[str, float]
+    focus: str | None  # the content word asked about; for typed and yes/no questions the answer must hold it
+    cue: str | None  # answer type: year, date, percent, duration, place, person, number (None: open question)
+    need: re.Pattern[str] | None  # what an answer sentence must contain for that type
+
+
+def analyse_question(question: str, stats: TermStats) -> Question:
+    """Normalise; keep content words (no single characters) weighed by idf; find the asked focus and type."""
+    text = normalize_question(question)
+    terms = {
+        w: stats.idf(w)
+        for w in dict.fromkeys(words(text))
+        if w not in QUESTION_WORDS and (len(w) > 1 or not w.isalpha())
+    }
+    cue, need = _answer_type(text)
+    yes_no = bool(_YES_NO_END.search(to_simplified(question.strip())))
+    focus = _focus(text, list(terms), yes_no) if cue or yes_no else None
+    return Question(text=text, terms=terms, focus=focus, cue=cue, need=need)
+
+
+def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
+    for name, asks, needs in _CUES:
+        if asks.search(text):
+            unit = _COUNT_UNIT.search(text) if name == "number" else None
+            if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"
+                word = "元" if unit.group(1) == "钱" else re.escape(unit.group(1))
+                needs = rf"{_NUM}\s*[万亿千百余多]*\s*{word}"
+            place = _PLACE_UNIT.search(text) if name == "place" else None
+            if place:  # 哪个县 -> a named 县
+                needs = rf"[\u4e00-\u9fff]{{2,}}{place.group(1)}"
+            return name, re.compile(needs)
+    return None, None
+
+
+def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
+    """The term right after the question word (哪些板块, 多少家单位), else the one right before it
+    (经费预算是多少); for a yes/no question (…兑换汽车吗) the last term."""
+    positions, cursor = [], 0
+    for term in terms:
+        at = text.find(term, cursor)
+        if at >= 0:
+            positions.append((at, at + len(term), term))
+            cursor = at + len(term)
+    if not positions:
+        return None
+    asking = _ASKING.search(text)
+    if asking is None:
+        return positions[-1][2] if yes_no else None
+    after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
+    before = [t for _, b, t in positions if b <= asking.start()]
+    return after[0] if after else before[-1] if before else None
+
+def coverage(question: Question, text: str) -> float:
+    """Share of the question's idf mass found in ``text`` (a synonym counts; a term only partly present
+    earns half its share)."""
+    total = sum(question.terms.values())
+    if not total:
+        return 0.0
+    haystack = to_simplified(text).lower()
+    return sum(w * _credit(t, haystack) for t, w in question.terms.items()) / total
+
+
+def holds(term: str | None, text: str) -> bool:
+    """``text`` states ``term`` itself or a listed synonym (no partial credit); no term holds trivially."""
+    return term is None or _credit(term, to_simplified(text).lower()) == 1.0
+
+
+def _credit(term: str, haystack: str) -> float:
+    if term in haystack or any(term in g and any(s in haystack for s in g) for g in _SYNONYMS):
+        return 1.0
+    if len(term) > 2:
+        return 0.5 * max((len(p) for p in _pieces(term) if p in haystack), default=0) / len(term)
+    return 0.0
+
+
+def _pieces(term: str) -> Iterable[str]:
+    for size in range(2, len(term)):
+        for i in range(len(term) - size + 1):
+            yield term[i : i + size]
+
+
+def cue_satisfied(question: Question, sentence: str) -> bool:
+    return question.need is None or bool(question.need.search(sentence))
+
+
+class Span(NamedTuple):
+    """A quotable stretch of a document's canonical text, with the section it sits in."""
+
+    doc_id: str
+    start: int
+    end: int
+    section: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One candidate answer sentence: a span of a document plus the scores that chose it."""
+
+    span: Span
+    text: str
+    passage_rank: int
+    sentence_coverage: float
+    context_coverage: float
+    cue_ok: bool
+    focus_ok: bool
+
+    @property
+    def score(self) -> float:
+        rank_prior = 0.15 / self.passage_rank
+        fit = (0.3 if self.cue_ok else -0.5) + (0.3 if self.focus_ok else -0.3)
+        return self.sentence_coverage + 0.5 * self.context_coverage + rank_prior + fit
+
+
+def candidate_sentences(
+    question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]
+) -> list[Evidence]:
+    """Every non-heading sentence of the passages, scored; its context = title, section, passage text
+    and the text just before it."""
+    found: dict[tuple[str, int], Evidence] = {}
+    doc_sentences: dict[str, list[tuple[int, int]]] = {}
+    for passage in passages:
+        doc = documents[passage.doc_id]
+        heading = f"{doc.title} {passage.section} {passage.text}"
+        # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
+        spans = doc_sentences.setdefault(doc.doc_id, sentence_spans(doc.text))
+        for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
+            start = _skip_marker(doc.text, start, end)
+            sentence = doc.text[start:end]
+            if _HEADING.match(sentence) or len(sentence) < 4:
+                continue
+            if (doc.doc_id, start) in found:
+                continue
+            context = f"{sentence} {heading} {doc.text[max(0, start - CONTEXT_CHARS) : start]}"
+            found[doc.doc_id, start] = Evidence(
+                span=Span(doc.doc_id, start, end, passage.section),
+                text=sentence,
+                passage_rank=passage.rank,
+                sentence_coverage=coverage(question, sentence),
+                context_coverage=coverage(question, context),
+                cue_ok=cue_satisfied(question, sentence),
+                focus_ok=holds(question.focus, sentence),
+            )
+    return sorted(found.values(), key=lambda e: e.score, reverse=True)
+
+
+def _skip_marker(text: str, start: int, end: int) -> int:
+    """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
+    match = _LIST_MARKER.match(text, start, end)
+    return match.end() if match and match.end() < end else start
+
+
+def is_answered(question: Question, best: Evidence | None) -> bool:
+    """The abstention rule: the chosen sentence must cover the question and fit its type."""
+    return (
+        best is not None
+        and bool(question.terms)
+        and best.cue_ok
+        and best.focus_ok
+        and best.context_coverage >= MIN_CONTEXT_COVERAGE
+        and best.sentence_coverage >= MIN_SENTENCE_COVERAGE
+    )
+
+
+def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
+    """The best sentence, plus close runners-up that add something (no twin quotes, same type fit)."""
+    if not ranked:
+        return []
+    best = ranked[0]
+    chosen = [best]
+    for evidence in ranked[1:]:
+        if len(chosen) >= max_sentences:
+            break
+        if evidence.score < 0.85 * best.score or not (evidence.cue_ok and evidence.focus_ok):
+            continue
+        if any(_overlap(e.span, evidence.span) or e.text == evidence.text for e in chosen):
+            continue
+        chosen.append(evidence)
+    # The best evidence is cited first; the rest read in document order.
+    return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
+
+
+def _overlap(a: Span, b: Span) -> bool:
+    return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+def format_answer(spans: Sequence[Span], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
+    """Pure formatting: spans -> answer text (each quote followed by its ``[n]``) + citations.
+
+    A span quoted twice keeps one number.
+    """
+    numbers: dict[Span, int] = {}
+    citations: list[Citation] = []
+    parts: list[str] = []
+    for key in spans:
+        doc_id, start, end, section = key
+        if key not in numbers:
+            doc = documents[doc_id]
+            numbers[key] = len(numbers) + 1
+            citations.append(
+                Citation(
+                    n=numbers[key],
+                    doc_id=doc_id,
+                    title=doc.title,
+                    section=section,
+                    quote=doc.text[start:end],
+                    start=start,
+                    end=end,
+                    url=document_url(doc, start, end),
+                )
+            )
+        parts.append(f"{documents[doc_id].text[start:end]}[{numbers[key]}]")
+    return "".join(parts), citations
+
+
+def abstention_message(question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]) -> str:
+    """Say plainly that the corpus is silent, and name documents that do discuss the question's topic."""
+    topic = question.text.rstrip("？?。.!！")
+    related = []
+    for passage in passages:
+        title = documents[passage.doc_id].title
+        topical = any(w >= 1.0 and term in to_simplified(passage.text) for term, w in question.terms.items())
+        if topical and title not in related:
+            related.append(title)
+    message = f"知识库中没有找到「{topic}」的相关说法。"
+    if related:
+        message += "相关材料：" + "".join(f"《{t}》" for t in related[:3]) + "。"
+    else:
+        message += "这个问题可能不在基层治理知识库的范围内。"
+    return message
+
+
+def answer_extractive(
+    question: str,
+    passages: Sequence[Passage],
+    documents: Mapping[str, Document],
+    stats: TermStats,
+    settings: Settings,
+) -> Answer:
+    """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related material."""
+    analysed = analyse_question(question, stats)
+    ranked = candidate_sentences(analysed, passages, documents)
+    best = ranked[0] if ranked else None
+    if not is_answered(analysed, best):
+        return Answer(
+            question=question,
+            answer=abstention_message(analysed, passages, documents),
+            abstained=True,
+            passages=list(passages),
+        )
+    chosen = select_evidence(ranked, settings.answer.max_sentences)
+    text, citations = format_answer([e.span for e in chosen], documents)
+    return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

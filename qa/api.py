@@ -1,0 +1,159 @@
+"""The HTTP API (FastAPI; OpenAPI at /docs): /ask, /search, /documents, /healthz, plus the ask page at /
+and the case library at /library/ when they are built.
+
+Every error leaves as ``{"error": {"code", "message"}}`` with a 4xx status for bad input (FastAPI's
+own validation errors included) and 503 when the index or a backend is missing; never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jiceng.errors import JicengError
+from jiceng.qa.schemas import (
+    AskRequest,
+    AskResponse,
+    DocumentOut,
+    DocumentSummary,
+    ErrorBody,
+    Health,
+    SearchResponse,
+)
+from jiceng.qa.service import QAService
+from jiceng.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).parent / "static"
+ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+
+
+def library_dir(settings: Settings) -> Path:
+    """Built case-library site served at /library/ (``jiceng site build`` writes it here)."""
+    return settings.data_dir / "site"
+
+
+def get_service(request: Request) -> QAService:
+    return request.app.state.service
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+Service = Annotated[QAService, Depends(get_service)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+
+qa_router = APIRouter(tags=["问答 / Q&A"], responses=ERRORS)
+documents_router = APIRouter(prefix="/documents", tags=["文档 / documents"], responses=ERRORS)
+health_router = APIRouter(tags=["状态 / health"], responses=ERRORS)
+
+
+@qa_router.post("/ask", response_model=AskResponse)
+def ask(body: AskRequest, service: Service) -> AskResponse:
+    """Answer a question with verbatim citations, or abstain when the knowledge base does not say."""
+    return AskResponse.of(service.ask(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode))
+
+
+@qa_router.get("/search", response_model=SearchResponse)
+def search(
+    service: Service,
+    q: Annotated[str, Query(description="查询 / query")],
+    k: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> SearchResponse:
+    """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer."""
+    return SearchResponse.of(service.search(q, k=k))
+
+
+@documents_router.get("", response_model=list[DocumentSummary])
+def list_documents(service: Service) -> list[DocumentSummary]:
+    """Every indexed document with its metadata (no text)."""
+    return [
+        DocumentSummary(doc_id=d.doc_id, title=d.title, kind=d.kind, metadata=d.metadata)
+        for d in service.documents.values()
+    ]
+
+
+@documents_router.get("/{doc_id}", response_model=DocumentOut)
+def get_document(doc_id: str, service: Service) -> DocumentOut:
+    """One document's canonical text: citations' ``start``/``end`` index into ``text``."""
+    doc = service.document(doc_id)
+    return DocumentOut(doc_id=doc.doc_id, title=doc.title, kind=doc.kind, text=doc.text, metadata=doc.metadata)
+
+
+@health_router.get("/healthz", response_model=Health)
+def healthz(service: Service, settings: AppSettings) -> Health:
+    """Index loaded and its size; the LLM endpoint's state when one is configured."""
+    snapshot = service.current().snapshot
+    return Health(
+        status="ok",
+        documents=len(snapshot.documents),
+        chunks=len(snapshot.chunks),
+        generation=snapshot.generation,
+        llm=_llm_status(settings),
+    )
+
+
+def _llm_status(settings: Settings) -> dict | None:
+    try:
+        from jiceng.qa.llm import llm_status
+    except ImportError:
+        return None
+    return llm_status(settings)
+
+
+def _error(status: int, code: str, message: str) -> JSONResponse:
+    return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(JicengError)
+    async def _jiceng_error(_: Request, exc: JicengError) -> JSONResponse:
+        return _error(exc.http_status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return _error(422, "bad_request", f"请求格式不正确：{problems}（invalid request: {problems}）")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        zh = {404: "没有这个地址", 405: "不支持这种请求方法"}.get(exc.status_code, "请求失败")
+        return _error(exc.status_code, f"http_{exc.status_code}", f"{zh}（{exc.detail}）")
+
+    @app.exception_handler(Exception)
+    async def _internal_error(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return _error(500, "internal", f"服务器内部错误（internal error: {type(exc).__name__}）")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API app; ``settings=None`` reads JICENG_* settings (what ``uvicorn --factory`` workers use)."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="基层治理知识库 jiceng",
+        description="带引文的中文问答 / cited Chinese Q&A over grassroots-governance texts.",
+        version="0.1.0",
+    )
+    app.state.settings = settings
+    app.state.service = QAService(settings)
+    _install_error_handlers(app)
+    for router in (qa_router, documents_router, health_router):
+        app.include_router(router)
+    # Not checked at start: a site built while the server runs is served as soon as it exists.
+    app.mount("/library", StaticFiles(directory=library_dir(settings), html=True, check_dir=False), name="library")
+    # Mounted last: API routes above win over files of the ask page.
+    if STATIC_DIR.is_dir():
+        app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ask-page")
+    return app

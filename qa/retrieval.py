@@ -1,0 +1,171 @@
+"""Hybrid retrieval: normalised question -> BM25 and dense candidates -> fusion -> metadata filters -> Passages.
+
+Fusion is done here rather than with llama-index's ``QueryFusionRetriever``: with one query it
+only re-implements reciprocal-rank fusion, but needs both searches wrapped as ``BaseRetriever``
+classes returning ``NodeWithScore`` objects, and runs them through its async/thread machinery;
+our snapshot already returns ``(chunk index, score)`` pairs, so fusion is ten lines of arithmetic.
+The overhead we measured is in docs/answers.md.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+import numpy as np
+
+from jiceng.errors import InputError
+from jiceng.qa.links import document_url
+from jiceng.settings import Settings
+from jiceng.text import normalize_question, to_simplified
+from jiceng.types import Chunk, Document, Passage
+
+FILTER_FIELDS = ("kind", "region", "path", "tags")
+FusionMethod = Literal["rrf", "weighted"]
+# Weight of BM25 in weighted fusion; RRF is the default, see docs/answers.md for the comparison.
+BM25_WEIGHT = 0.5
+
+
+class Snapshot(Protocol):
+    """What retrieval needs of ``jiceng.ingest.store.IndexSnapshot``."""
+
+    documents: dict[str, Document]
+    chunks: list[Chunk]
+    embedder: Any
+
+    def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]: ...
+    def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...
+
+
+def parse_filters(filters: Mapping[str, Any] | None) -> dict[str, tuple[str, ...]]:
+    """Validate ``{"kind": "case", "tags": ["养老", ...]}``: known fields, string or list-of-string values."""
+    if not filters:
+        return {}
+    if not isinstance(filters, Mapping):
+        raise InputError("filters 必须是对象", "filters must be an object", code="bad_filter")
+    parsed: dict[str, tuple[str, ...]] = {}
+    for field, value in filters.items():
+        if field not in FILTER_FIELDS:
+            raise InputError(
+                f"未知的筛选字段：{field}（可用：{'、'.join(FILTER_FIELDS)}）",
+                f"unknown filter field {field!r}; use one of {', '.join(FILTER_FIELDS)}",
+                code="bad_filter",
+            )
+        if value is None:
+            continue
+        values = [value] if isinstance(value, str) else value
+        if not isinstance(values, list | tuple) or not all(isinstance(v, str) and v.strip() for v in values):
+            raise InputError(
+                f"筛选字段 {field} 的值必须是非空字符串或字符串列表",
+                f"filter {field!r} must be a non-empty string or a list of strings",
+                code="bad_filter",
+            )
+        parsed[field] = tuple(to_simplified(v.strip()) for v in values)
+    return parsed
+
+
+def document_matches(doc: Document, filters: Mapping[str, tuple[str, ...]]) -> bool:
+    """Every given field must match (AND); within a field any value may (OR). Region matches by
+    substring, so 朝阳区 finds 北京市朝阳区; path and tags by list membership."""
+    for field, wanted in filters.items():
+        if field == "kind":
+            ok = doc.kind in wanted
+        elif field == "region":
+            region = str(doc.metadata.get("region") or "")
+            ok = any(w in region for w in wanted)
+        else:
+            have = doc.metadata.get(field) or []
+            have = [have] if isinstance(have, str) else have
+            ok = any(w in have for w in wanted)
+        if not ok:
+            return False
+    return True
+
+
+def fuse(
+    rankings: Sequence[Sequence[tuple[int, float]]], method: FusionMethod = "rrf", rrf_k: int = 60
+) -> list[tuple[int, float]]:
+    """Fuse ranked ``(chunk index, score)`` lists, best first.
+
+    ``rrf``: sum of 1/(rrf_k + rank). ``weighted``: min-max-normalised scores, BM25 (first list)
+    weighted ``BM25_WEIGHT``, the rest share the remainder.
+    """
+    fused: dict[int, float] = {}
+    for i, ranking in enumerate(rankings):
+        if method == "rrf":
+            for rank, (index, _) in enumerate(ranking, start=1):
+                fused[index] = fused.get(index, 0.0) + 1.0 / (rrf_k + rank)
+            continue
+        weight = BM25_WEIGHT if i == 0 else (1 - BM25_WEIGHT) / max(1, len(rankings) - 1)
+        scores = [s for _, s in ranking]
+        low, high = (min(scores), max(scores)) if scores else (0.0, 0.0)
+        for index, score in ranking:
+            norm = (score - low) / (high - low) if high > low else 1.0
+            fused[index] = fused.get(index, 0.0) + weight * norm
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
+
+
+class HybridRetriever:
+    """BM25 + dense search over one index snapshot (never mixes generations: it holds one)."""
+
+    def __init__(self, snapshot: Snapshot, settings: Settings, method: FusionMethod = "rrf") -> None:
+        self.snapshot = snapshot
+        self.settings = settings
+        self.method = method
+
+    def retrieve(
+        self,
+        question: str,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[Passage]:
+        """Ranked passages for ``question``; ``timings`` (if given) receives ms per stage."""
+        timings = {} if timings is None else timings
+        wanted = parse_filters(filters)
+        clock = time.perf_counter()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[stage] = round((now - clock) * 1000, 2)
+            clock = now
+
+        query = normalize_question(question)
+        lap("normalise")
+        vector = np.asarray(self.snapshot.embedder.embed_queries([query]))[0]
+        lap("embed")
+        n_chunks = len(self.snapshot.chunks)
+        # Filters drop candidates after search, so a filtered query searches deeper.
+        depth = min(n_chunks, self.settings.retrieval.candidates * (10 if wanted else 1))
+        lexical = self.snapshot.bm25_search(query, depth) if depth else []
+        lap("bm25")
+        dense = self.snapshot.dense_search(vector, depth) if depth else []
+        lap("dense")
+        passages: list[Passage] = []
+        for index, score in fuse([lexical, dense], self.method, self.settings.retrieval.rrf_k):
+            chunk = self.snapshot.chunks[index]
+            doc = self.snapshot.documents[chunk.doc_id]
+            if wanted and not document_matches(doc, wanted):
+                continue
+            passages.append(to_passage(chunk, doc, rank=len(passages) + 1, score=score))
+            if len(passages) == k:
+                break
+        lap("fuse")
+        return passages
+
+
+def to_passage(chunk: Chunk, doc: Document, rank: int, score: float) -> Passage:
+    return Passage(
+        rank=rank,
+        doc_id=doc.doc_id,
+        title=doc.title,
+        section=chunk.section,
+        text=chunk.text,
+        start=chunk.start,
+        end=chunk.end,
+        score=round(float(score), 6),
+        url=document_url(doc, chunk.start, chunk.end),
+        chunk_id=chunk.chunk_id,
+    )

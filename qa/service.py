@@ -1,0 +1,154 @@
+"""The question-answering service the API and CLI share: validate, retrieve, answer, time each stage.
+
+It holds one loaded index generation at a time and swaps it whole when ``jiceng ingest`` switches in
+a new one, so a request never mixes documents of one generation with chunks of another.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jiceng.errors import InputError, NotFoundError
+from jiceng.qa.answer import TermStats, answer_extractive
+from jiceng.qa.retrieval import HybridRetriever, Snapshot
+from jiceng.settings import Settings, get_settings
+from jiceng.types import Answer, Document, Passage
+
+log = logging.getLogger(__name__)
+
+MAX_TOP_K = 50
+MODES = ("extractive", "llm")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """One generation and everything derived from it; replaced as a whole, never patched."""
+
+    snapshot: Snapshot
+    retriever: HybridRetriever
+    stats: TermStats
+
+    @classmethod
+    def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
+        return cls(
+            snapshot=snapshot,
+            retriever=HybridRetriever(snapshot, settings),
+            stats=TermStats.from_texts(chunk.text for chunk in snapshot.chunks),
+        )
+
+
+class QAService:
+    """``ask`` and ``search`` over the current index generation (or a snapshot handed in)."""
+
+    def __init__(self, settings: Settings | None = None, snapshot: Snapshot | None = None) -> None:
+        self.settings = settings or get_settings()
+        # A snapshot handed in is pinned: tests and benchmarks ask exactly that index.
+        self._pinned = snapshot is not None
+        self._loaded: Loaded | None = Loaded.of(snapshot, self.settings) if snapshot is not None else None
+        self._lock = threading.Lock()
+
+    def current(self) -> Loaded:
+        """The loaded generation, reopened when the store's pointer names a newer one."""
+        loaded = self._loaded
+        if self._pinned and loaded is not None:
+            return loaded
+        from jiceng.ingest.store import current_generation, open_current
+
+        generation = current_generation(self.settings)
+        if loaded is not None and loaded.snapshot.generation == generation:
+            return loaded
+        with self._lock:
+            if self._loaded is None or self._loaded.snapshot.generation != generation:
+                fresh = Loaded.of(open_current(self.settings), self.settings)
+                log.info("loaded index generation %s", fresh.snapshot.generation)
+                self._loaded = fresh
+            return self._loaded
+
+    @property
+    def documents(self) -> dict[str, Document]:
+        return self.current().snapshot.documents
+
+    def document(self, doc_id: str) -> Document:
+        doc = self.documents.get(doc_id)
+        if doc is None:
+            raise NotFoundError(f"没有编号为 {doc_id} 的文档", f"no document with id {doc_id!r}")
+        return doc
+
+    def search(self, query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Passage]:
+        """Ranked passages for ``query`` (no answer composed)."""
+        query = self._check_question(query)
+        return self.current().retriever.retrieve(query, _check_k(k, "k"), filters)
+
+    def ask(
+        self,
+        question: str,
+        top_k: int = 5,
+        filters: Mapping[str, Any] | None = None,
+        mode: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` with citations, or abstain; ``timings_ms`` has one entry per stage."""
+        began = time.perf_counter()
+        question = self._check_question(question)
+        top_k = _check_k(top_k, "top_k")
+        mode = mode or self.settings.answer.mode
+        if mode not in MODES:
+            raise InputError(
+                f"不支持的回答模式：{mode}（可用：extractive、llm）",
+                f"unknown mode {mode!r}; use extractive or llm",
+                code="bad_mode",
+            )
+        loaded = self.current()  # one generation for the whole request
+        timings: dict[str, float] = {}
+        passages = loaded.retriever.retrieve(question, top_k, filters, timings)
+        clock = time.perf_counter()
+        answer = answer_extractive(question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
+        timings["answer"] = _ms(clock)
+        if mode == "llm":
+            answer = self._llm(question, passages, answer, loaded.snapshot.documents)
+            timings.update({k: v for k, v in answer.timings_ms.items() if k not in timings})
+        timings["total"] = _ms(began)
+        return answer.model_copy(update={"timings_ms": timings})
+
+    def _llm(self, question: str, passages: list[Passage], extractive: Answer, documents) -> Answer:
+        """Delegate to the optional LLM writer; without it (or without an endpoint) keep the extractive answer."""
+        try:
+            from jiceng.qa.llm import write_llm_answer
+        except ImportError:
+            log.info("LLM mode asked but jiceng.qa.llm is not available; answering extractively")
+            return extractive
+        return write_llm_answer(question, passages, extractive, self.settings, documents=documents)
+
+    def _check_question(self, question: Any) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise InputError("问题不能为空", "the question is empty", code="empty_question")
+        limit = self.settings.answer.max_question_chars
+        if len(question) > limit:
+            raise InputError(
+                f"问题太长（{len(question)} 字），最多 {limit} 字",
+                f"the question is too long ({len(question)} characters; at most {limit})",
+                code="question_too_long",
+            )
+        if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\t\n\r" for ch in question):
+            raise InputError(
+                "问题中含有控制字符，请删除后重试", "the question contains control characters", code="bad_question"
+            )
+        return question.strip()
+
+
+def _check_k(k: Any, name: str) -> int:
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_TOP_K:
+        raise InputError(
+            f"{name} 必须是 1 到 {MAX_TOP_K} 之间的整数", f"{name} must be an integer from 1 to {MAX_TOP_K}",
+            code="bad_top_k",
+        )
+    return k
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 2)
