@@ -469,3 +469,26 @@ def test_cli_serve_previews_the_library(tmp_path: Path):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_plain_mkdocs_build_strict_uses_the_top_level_config(tmp_path: Path):
+    corpus = write_corpus(tmp_path / "corpus", SAMPLE)
+    out = tmp_path / "html"
+    result = subprocess.run(
+        [
+            str(JICENG.with_name("mkdocs")),
+            "build",
+            "--strict",
+            "-f",
+            str(REPO / "mkdocs.yml"),
+            "-d",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "JICENG_CORPUS_DIR": str(corpus), "NO_MKDOCS_2_WARNING": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert 'id="p-5"' in (out / "cases" / "gongde-sample" / "index.html").read_text(encoding="utf-8")
