@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 import traceback
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jiceng import __version__
 from jiceng.errors import JicengError
@@ -49,26 +51,20 @@ def _root(
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+# Each stage owns its commands and exposes register_cli(app); the CLI only collects them, in help order.
+_COMMAND_MODULES = (
+    "jiceng.ingest.cli",
+    "jiceng.qa.cli",
+    "jiceng.site.cli",
+    "jiceng.evals.cli",
+    "jiceng.bench.cli",
+    "jiceng.corpus",
+)
+
+
 def _register_commands() -> None:
-    # Each stage owns its commands; the CLI only collects them.
-    from jiceng import corpus
-
-    corpus.register_cli(app)
-    from jiceng.site import cli as site_cli
-
-    site_cli.register_cli(app)
-    from jiceng.ingest import cli as ingest_cli
-
-    ingest_cli.register_cli(app)
-    from jiceng.bench import cli as bench_cli
-
-    bench_cli.register_cli(app)
-    from jiceng.evals import cli as evals_cli
-
-    evals_cli.register_cli(app)
-    from jiceng.qa import cli as qa_cli
-
-    qa_cli.register_cli(app)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register_cli(app)
 
 
 def main() -> None:
@@ -78,7 +74,7 @@ def main() -> None:
         result = app(standalone_mode=False)
         sys.exit(result if isinstance(result, int) else 0)
     except JicengError as exc:
-        err_console.print(f"[bold red]错误[/]：{exc.message_zh}\n[bold red]Error[/]: {exc.message_en}")
+        err_console.print(f"[bold red]错误[/]：{escape(exc.message_zh)}\n[bold red]Error[/]: {escape(exc.message_en)}")
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("已中断，已有数据未受影响。 / Interrupted; existing data is untouched.")
@@ -98,7 +94,7 @@ def main() -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         (log_dir / "crash.log").write_text(traceback.format_exc(), encoding="utf-8")
         err_console.print(
-            f"[bold red]内部错误[/]：{type(exc).__name__}: {exc}\n"
+            f"[bold red]内部错误[/]：{type(exc).__name__}: {escape(str(exc))}\n"
             f"Internal error; details in {log_dir / 'crash.log'}"
         )
         sys.exit(1)
