@@ -16,6 +16,7 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import pairwise
 
 from jiceng.settings import Settings
 from jiceng.text import sentence_spans, to_simplified
@@ -33,8 +34,9 @@ _MARKERS = (
     (12, r"\d{1,2}[.．、](?![\d.．])"),
     (13, r"[（(]\d{1,2}[）)]"),
 )
+# After 。！？ but not after ；: "…；2.加强队伍建设" is an inline list, not a heading.
 _MARKER = re.compile(
-    r"(?:(?<=^)|(?<=\n)|(?<=[。！？；!?;])|(?<=[。！？；!?;][”’」』）)]))[ \t\u3000]*"
+    r"(?:(?<=^)|(?<=\n)|(?<=[。！？!?])|(?<=[。！？!?][”’」』）)]))[ \t\u3000]*"
     r"(?P<marker>" + "|".join(f"(?P<m{rank}>{pattern})" for rank, pattern in _MARKERS) + r")[ \t\u3000]*"
 )
 _CLAUSE_END = re.compile(r"[，,。；;！？!?：:\n]")
@@ -84,8 +86,8 @@ def _inline_heading_end(text: str, start: int) -> int | None:
     4-32 characters in is scored: +2 when the heading so far ends with a typical heading end (作用,
     机制, 破解…), +1 when its length is typical (8-24 characters),
     +2 when the text after opens like a sentence (近年来, 各地, 加强…) or is an opening quote,
-    +1 when the word after repeats a word of the heading ("…德治的教化作用|德治是…"); a boundary
-    before a continuation word (的, 于, 有待…) is never taken. The best score (earliest on ties) wins
+    +1 when the word after repeats a word of the heading ("…德治的教化作用|德治是…"). A boundary
+    before a continuation word (的, 于, 有待…) or leaving a body sentence under 4 characters is never taken. The best score (earliest on ties) wins
     if it is at least 2.
     """
     clause_end = _CLAUSE_END.search(text, start)
@@ -96,16 +98,17 @@ def _inline_heading_end(text: str, start: int) -> int | None:
     closing = text[stop] if stop < len(text) else "\n"
     if closing in "\n：:" and len(clause) <= MAX_HEADING_CHARS:
         return stop
+    sentence_ends = closing not in "，,、"
     words = _jieba().lcut(clause[: MAX_HEADING_CHARS + 8], HMM=False)
     best, best_score, offset = None, 1, 0
-    for before, after in zip(words, words[1:]):  # noqa: B007 - before only advances the offset
+    for before, after in pairwise(words):
         offset += len(before)
         if offset < 4:
             continue
         if offset > 32:
             break
-        if after in _CONTINUATION or after[0] in "的之于和与及等":
-            continue
+        if after in _CONTINUATION or after[0] in "的之于和与及等" or (sentence_ends and len(clause) - offset < 4):
+            continue  # mid-phrase, or the body would be a fragment sentence ("…队伍|建设。")
         heading = clause[:offset]
         score = 2 * (heading[-2:] in _HEADING_FINAL or heading[-3:] in _HEADING_FINAL)
         score += 8 <= len(heading) <= 24

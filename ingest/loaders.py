@@ -99,7 +99,7 @@ def load_markdown(path: Path, data: bytes) -> Loaded | Document:
     text, _ = decode_text(path, data)
     try:
         post = frontmatter.loads(text)
-    except Exception as exc:  # noqa: BLE001 - YAML errors come in many types
+    except Exception as exc:  # YAML errors come in many types
         raise _bad(path, f"front matter 无法解析：{exc}", f"cannot parse front matter: {exc}") from exc
     meta = dict(post.metadata)
     if meta.get("kind") in ("policy", "case"):

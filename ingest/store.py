@@ -87,7 +87,7 @@ def _chroma_errors(settings: Settings) -> Iterator[None]:
 _CLIENTS: dict[str, Any] = {}
 
 
-def chroma_client(settings: Settings):  # noqa: ANN201 - chromadb's ClientAPI
+def chroma_client(settings: Settings):  # -> chromadb ClientAPI (imported lazily: slow import)
     """Chroma server client when ``settings.chroma_url`` is set, else a PersistentClient under data_dir."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings

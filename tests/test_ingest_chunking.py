@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from itertools import pairwise
 
 import pytest
 
@@ -84,7 +85,7 @@ def test_overlap_repeats_the_last_sentence() -> None:
     text = "".join(f"第{i}句话讲的是社区治理的一个方面。" for i in range(12))
     chunks = chunk_document(_doc(text), Settings(ingest={"chunk_chars": 60, "overlap_sentences": 1}))
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         last_sentence = a.text[a.text.rstrip("。").rfind("。") + 1 :]
         assert b.text.startswith(last_sentence)
 
@@ -103,3 +104,15 @@ def test_numbered_list_items_that_are_sentences_stay_body() -> None:
     chunks = chunk_document(_doc(text), Settings())
     assert [c.section for c in chunks] == [""]
     assert "2. 设立居民议事会" in chunks[0].text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "主要措施：1.建立健全制度；2.加强队伍建设。",  # an inline list after ；
+        "措施有两条。1.建立健全制度。2.加强队伍建设。",  # no body would be left after a "heading"
+        "增长了3.5个百分点。2024年完成改造。",  # numbers, not numbering
+    ],
+)
+def test_inline_lists_and_numbers_are_not_headings(text: str) -> None:
+    assert find_headings(text) == []

@@ -16,7 +16,7 @@ JICENG = Path(sys.executable).parent / "jiceng"
 
 def _run(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "JICENG_DATA_DIR": str(data_dir)}
-    return subprocess.run([JICENG, *args], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run([JICENG, *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
 def test_partial_ingest_exit_code_json_report_and_docs_commands(tmp_path: Path) -> None:

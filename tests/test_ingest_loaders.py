@@ -24,7 +24,7 @@ def _cjk_font() -> str | None:
     """A font with Chinese glyphs for fpdf2, if the machine has one (fc-list); else the PDF is English."""
     if not shutil.which("fc-list"):
         return None
-    out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True).stdout
+    out = subprocess.run(["fc-list", ":lang=zh", "file"], capture_output=True, text=True, check=False).stdout
     fonts = [line.split(":")[0].strip() for line in out.splitlines() if line.strip()]
     return next((f for f in fonts if f.endswith((".ttf", ".ttc", ".otf"))), None)
 

@@ -1,0 +1,146 @@
+"""Measurements behind docs/ingest.md: ingest throughput and re-ingest cost, and the chunk-size choice.
+
+    python -m jiceng.ingest.measure throughput corpus/
+    python -m jiceng.ingest.measure chunking --sizes 150,300,450 --overlaps 0,1
+
+``throughput`` runs ``jiceng ingest`` as child processes (each child's own peak RSS and CPU time from ``wait4``) on a
+copy of the folder: first ingest into an empty data dir, the same again unchanged, then with one file
+changed. ``chunking`` ingests corpus/ per setting and scores retrieval on the dev split of the gold set:
+a hit is a top-k chunk overlapping at least half of a gold quote's span.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from jiceng.settings import Settings
+
+GOLD = Path(__file__).resolve().parents[1] / "evals" / "sets" / "gold.jsonl"
+
+
+def _run_ingest(folder: Path, data_dir: Path) -> dict:
+    """One ``jiceng ingest --json`` child: its report, wall seconds and peak RSS (MiB)."""
+    env = {**os.environ, "JICENG_DATA_DIR": str(data_dir)}
+    began = time.perf_counter()
+    proc = subprocess.Popen([Path(sys.executable).parent / "jiceng", "ingest", str(folder), "--json"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    report = json.loads(out)
+    return {"wall_s": round(time.perf_counter() - began, 2), "ingest_s": report["seconds"],
+            "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "chunks": report["chunks"],
+            "embedded": report["embedded"], "exit": os.waitstatus_to_exitcode(status),
+            "peak_rss_mib": round(usage.ru_maxrss / 1024)}
+
+
+def throughput(folder: Path) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp) / "docs"
+        shutil.copytree(folder, work)
+        data_dir = Path(tmp) / "data"
+        first = _run_ingest(work, data_dir)
+        unchanged = _run_ingest(work, data_dir)
+        victim = next(p for p in sorted(work.rglob("*")) if p.suffix in (".md", ".txt") and p.name != "README.md")
+        victim.write_text(victim.read_text(encoding="utf-8") + "\n\n补充说明一句。\n", encoding="utf-8")
+        one_changed = _run_ingest(work, data_dir)
+    first["chunks_per_s"] = round(first["chunks"] / first["ingest_s"], 2)
+    first["chunks_per_cpu_s"] = round(first["chunks"] / first["cpu_s"], 2)  # steadier on a shared machine
+    for run in (unchanged, one_changed):
+        run["share_of_first_ingest_s"] = round(run["ingest_s"] / first["ingest_s"], 4)
+    return {"first": first, "unchanged": unchanged, "one_changed": one_changed}
+
+
+def _gold_items() -> list[dict]:
+    items = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [i for i in items if i["split"] == "dev" and i["answerable"]]
+
+
+def _score(settings: Settings, items: list[dict], k: int) -> dict:
+    from jiceng.ingest.store import open_current
+
+    snapshot = open_current(settings)
+    spans: dict[str, list[tuple[str, int, int]]] = {}  # gold quote -> (doc_id, start, end) everywhere it occurs
+    for item in items:
+        for quote in item["gold"]:
+            for doc in snapshot.documents.values():
+                at = doc.text.find(quote)
+                while at >= 0:
+                    spans.setdefault(quote, []).append((doc.doc_id, at, at + len(quote)))
+                    at = doc.text.find(quote, at + 1)
+
+    def hit_rank(ranked: list[int], quotes: list[str]) -> int | None:
+        for rank, index in enumerate(ranked[:k], start=1):
+            chunk = snapshot.chunks[index]
+            for quote in quotes:
+                for doc_id, a, b in spans.get(quote, []):
+                    if doc_id == chunk.doc_id and min(b, chunk.end) - max(a, chunk.start) >= (b - a) / 2:
+                        return rank
+        return None
+
+    depth = settings.retrieval.candidates
+    results: dict[str, list[int | None]] = {"bm25": [], "dense": [], "hybrid": []}
+    vectors = snapshot.embedder.embed_queries([i["question"] for i in items])
+    for item, vector in zip(items, vectors):
+        lexical = [i for i, _ in snapshot.bm25_search(item["question"], depth)]
+        dense = [i for i, _ in snapshot.dense_search(vector, depth)]
+        fused: dict[int, float] = {}
+        for ranking in (lexical, dense):  # reciprocal-rank fusion, as retrieval does
+            for rank, index in enumerate(ranking, start=1):
+                fused[index] = fused.get(index, 0.0) + 1.0 / (settings.retrieval.rrf_k + rank)
+        hybrid = sorted(fused, key=fused.get, reverse=True)
+        for name, ranked in (("bm25", lexical), ("dense", dense), ("hybrid", hybrid)):
+            results[name].append(hit_rank(ranked, item["gold"]))
+    summary = {"chunks": len(snapshot.chunks),
+               "mean_chars": round(sum(len(c.text) for c in snapshot.chunks) / len(snapshot.chunks))}
+    for name, ranks in results.items():
+        summary[f"{name}_hit@1"] = round(sum(r == 1 for r in ranks) / len(ranks), 3)
+        summary[f"{name}_hit@{k}"] = round(sum(r is not None for r in ranks) / len(ranks), 3)
+        summary[f"{name}_mrr"] = round(sum(1 / r for r in ranks if r) / len(ranks), 3)
+    return summary
+
+
+def chunking(sizes: list[int], overlaps: list[int], corpus: Path, data_dir: Path, k: int) -> list[dict]:
+    """Retrieval quality per (chunk_chars, overlap_sentences); one data dir, so the embedding cache is shared."""
+    from jiceng.ingest.pipeline import ingest_paths
+
+    items = _gold_items()
+    rows = []
+    for size in sizes:
+        for overlap in overlaps:
+            settings = Settings(data_dir=data_dir, ingest={"chunk_chars": size, "overlap_sentences": overlap})
+            report = ingest_paths([corpus], settings, progress=False)
+            row = {"chunk_chars": size, "overlap": overlap, "ingest_s": report.seconds, **_score(settings, items, k)}
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+            rows.append(row)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("folder", type=Path)
+    c = sub.add_parser("chunking")
+    c.add_argument("--sizes", default="100,150,200,300,450")
+    c.add_argument("--overlaps", default="0,1")
+    c.add_argument("--corpus", type=Path, default=Path("corpus"))
+    c.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "jiceng-chunking")
+    c.add_argument("--k", type=int, default=5)
+    args = parser.parse_args()
+    if args.command == "throughput":
+        print(json.dumps(throughput(args.folder), indent=1))
+    else:
+        chunking([int(s) for s in args.sizes.split(",")], [int(o) for o in args.overlaps.split(",")],
+                 args.corpus, args.data_dir, args.k)
+
+
+if __name__ == "__main__":
+    main()
