@@ -22,9 +22,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
+from jiceng.qa.links import document_url
 
 from jiceng.settings import Settings
-from jiceng.text import block_anchor, normalize_for_match, sentence_spans, to_simplified
+from jiceng.text import normalize_for_match, sentence_spans, to_simplified
 from jiceng.types import Answer, Citation, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ _INSTRUCTION_LIKE = re.compile(
     re.IGNORECASE,
 )
 _MARKER_GROUP = re.compile(r"[\[【［]\s*(\d+(?:\s*[,，、]\s*\d+)*)\s*[\]】］]")
-_THINKING = re.compile(r"<think>.*?(</think>|$)", re.S)  # reasoning models' scratchpad is not answer
+_THINKING = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)  # reasoning models' scratchpad is not answer
 _TERMINATORS = "。！？!?；;"
 _TRAILING_MARKERS = re.compile(rf"([{_TERMINATORS}])((?:\s*\[\d+\])+)")
 _SENTENCE = re.compile(rf"[^{_TERMINATORS}\n]+[{_TERMINATORS}]*")
@@ -286,12 +287,6 @@ def _compose(kept: list[CheckedSentence], documents: Mapping[str, Document]) -> 
 
 def _citation(n: int, quote: Quote, document: Document | None) -> Citation:
     passage = quote.passage
-    if document is None:
-        url = passage.url
-    elif document.kind == "user":
-        url = f"/documents/{document.doc_id}#{quote.start}-{quote.end}"
-    else:
-        url = f"/library/{document.kind}s/{document.doc_id}/#{block_anchor(document.text, quote.start)}"
     return Citation(
         n=n,
         doc_id=passage.doc_id,
@@ -300,7 +295,7 @@ def _citation(n: int, quote: Quote, document: Document | None) -> Citation:
         quote=quote.text,
         start=quote.start,
         end=quote.end,
-        url=url,
+        url=document_url(document, quote.start, quote.end) if document else passage.url,
     )
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
+from jiceng.qa.links import document_url
 from jiceng.qa.llm import MODE_FALLBACK, MODE_LLM, check_sentences, llm_status, write_llm_answer
+
 from jiceng.settings import Settings
-from jiceng.text import block_anchor
 from jiceng.types import Answer, Citation, Document, Passage
 
 STUB = Path(__file__).with_name("llm_stub_server.py")
@@ -65,7 +65,7 @@ def _passage(rank: int, doc: Document, start_at: str, section: str = "") -> Pass
         start=start,
         end=len(doc.text),
         score=1.0 / rank,
-        url=f"/library/{doc.kind}s/{doc.doc_id}/#{block_anchor(doc.text, start)}",
+        url=document_url(doc, start, len(doc.text)),
     )
 
 
@@ -88,7 +88,7 @@ EXTRACTIVE = Answer(
             quote=_outcome,
             start=CASE.text.index(_outcome),
             end=CASE.text.index(_outcome) + len(_outcome),
-            url="/library/cases/chaoyang-linlijie/#p-3",
+            url=document_url(CASE, CASE.text.index(_outcome), CASE.text.index(_outcome) + len(_outcome)),
         )
     ],
     passages=PASSAGES,
@@ -124,10 +124,8 @@ def _assert_citations_hold(answer: Answer) -> None:
     for citation in answer.citations:
         doc = DOCUMENTS[citation.doc_id]
         assert doc.text[citation.start : citation.end] == citation.quote
-        if doc.kind == "user":
-            assert citation.url == f"/documents/{doc.doc_id}#{citation.start}-{citation.end}"
-        else:
-            assert citation.url == f"/library/{doc.kind}s/{doc.doc_id}/#{block_anchor(doc.text, citation.start)}"
+        # The link points at the quote's own paragraph, by the one URL rule answers and site share.
+        assert citation.url == document_url(doc, citation.start, citation.end)
 
 
 def test_good_answer_is_kept_with_verbatim_quotes(stub_url):
@@ -237,3 +235,29 @@ def test_llm_status_reports_configured_and_reachable(stub_url):
     down = llm_status(_settings("http://127.0.0.1:9/v1", model="qwen"))
     assert down == {"configured": True, "reachable": False, "model": "qwen"}
 
+
+
+def test_ask_endpoint_in_llm_mode_returns_checked_answer(stub_url, tmp_path):
+    """POST /ask with mode=llm through the real service and index; /healthz reports the endpoint."""
+    from fastapi.testclient import TestClient
+    from jiceng.ingest.pipeline import ingest_paths
+    from jiceng.qa.api import create_app
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for doc in DOCUMENTS.values():
+        (docs / f"{doc.doc_id}.txt").write_text(doc.text, encoding="utf-8")
+    settings = Settings(data_dir=tmp_path / "data", llm={"base_url": stub_url, "model": "injection", "timeout_s": 3})
+    ingest_paths([docs], settings, progress=False)
+    client = TestClient(create_app(settings))
+
+    assert client.get("/healthz").json()["llm"] == {"configured": True, "reachable": True, "model": "injection"}
+    body = client.post("/ask", json={"question": QUESTION, "mode": "llm"}).json()
+    assert body["mode"] == MODE_LLM and not body["abstained"]
+    assert "攻破" not in body["answer"] and body["timings_ms"]["llm_sentences_dropped"] == 1
+    for citation in body["citations"]:
+        text = client.get(f"/documents/{citation['doc_id']}").json()["text"]
+        assert text[citation["start"] : citation["end"]] == citation["quote"]
+        assert f"[{citation['n']}]" in body["answer"]
+    plain = client.post("/ask", json={"question": QUESTION, "mode": "extractive"}).json()
+    assert plain["mode"] != MODE_LLM and "llm" not in plain["timings_ms"]

@@ -1,0 +1,221 @@
+"""The ask page in a real headless chromium against the real API (uvicorn) over a small real index.
+
+A cadre types a question, reads the answer, clicks [1] and sees the quoted sentence marked in its
+passage; a document carrying HTML is shown as text; ?q= links from the case library prefill the box.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = "<img src=x onerror=\"document.title='pwned'\">"
+
+# Lines from the bundled seed texts; the front matter only has to satisfy the corpus schema.
+CASE_MD = """---
+id: chaoyang-linlijie
+title: 北京市朝阳区“党建引领·社区邻里节”
+kind: case
+region: 北京市朝阳区
+source: [{seed: 001_a1796aac37910657.txt, start: 0, end: 10}]
+---
+# 北京市朝阳区“党建引领·社区邻里节”
+
+- 背景:朝阳区社区人口结构多元,邻里关系疏离,社区认同感不强。
+- 党组织发起:由社区党委牵头,联合居委会、业委会、物业公司、社区社会组织,共同策划“邻里节”系列活动。
+- 长效机制:将“邻里节”固化为年度品牌活动,并通过“邻里公约”、“楼门议事会”等制度,将临时活动转化为常态化治理机制。
+- 成效:社区居民参与率从不足30%提升至70%以上,邻里纠纷下降40%,形成了“有事好商量、有难大家帮”的良好氛围。
+"""
+POLICY_MD = """---
+id: dezhi-gongde-yinhang
+title: 在德治建设中弘扬社会正气
+kind: policy
+region: xx
+source: [{seed: 000_bb3bc088e18a3995.txt, start: 0, end: 10}]
+---
+# (三) 在德治建设中弘扬社会正气
+
+xx省xx县不断健全“一约四会”制度,根据村规民约,成立红白理事会、村民议事会、道德评议会、禁毒禁赌会等“四会”,切实推进移风易俗,推广优良家风家训,营造社会新风尚。
+xx多地建设“功德银行”,以户为单位建立账户,明确志愿活动等方面评分细则,村民在银行的积分可兑换油、米、盐等生活物资,有效倡导公众行善积德。
+"""
+NOTICE_TXT = f"""社区公告栏张贴须知
+社区公告栏的张贴内容由居委会统一审核{XSS_SCRIPT}后方可张贴。
+公告栏{XSS_IMG}内容须每月更新一次。
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from jiceng.ingest.pipeline import ingest_paths
+
+    from jiceng.settings import Settings
+
+    root = tmp_path_factory.mktemp("askpage")
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "chaoyang.md").write_text(CASE_MD, encoding="utf-8")
+    (docs / "gongde.md").write_text(POLICY_MD, encoding="utf-8")
+    (docs / "notice.txt").write_text(NOTICE_TXT, encoding="utf-8")
+    env = {**os.environ, "JICENG_DATA_DIR": str(root / "data"), "JICENG_ANSWER_MAX_QUESTION_CHARS": "40"}
+    ingest_paths([docs], Settings(data_dir=root / "data"), progress=False)
+
+    port = _free_port()
+    with open(root / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "jiceng.qa.api:create_app", "--port", str(port)],
+            env=env,
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (root / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("jiceng serve did not come up:\n" + (root / "serve.log").read_text())
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are required in CI (make browser)")
+        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1100,1300",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    ARTIFACTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _wait_for_result(driver, shown: tuple[str, ...] = ("result", "error")):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 30).until(lambda d: any(d.find_element(By.ID, i).is_displayed() for i in shown))
+
+
+def _no_alert(driver) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+
+    with pytest.raises(NoAlertPresentException):
+        driver.switch_to.alert.text  # noqa: B018 - raises when no alert is open
+
+
+def test_ask_click_marker_highlights_the_quote(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    box = browser.find_element(By.ID, "question")
+    box.send_keys("朝阳区邻里节让居民参与率提高了多少？")
+    browser.find_element(By.ID, "ask-button").click()
+    _wait_for_result(browser)
+
+    answer = browser.find_element(By.ID, "answer").text
+    assert "70%" in answer, answer
+    marker = browser.find_element(By.CSS_SELECTOR, "#answer a.marker")
+    assert marker.text == "[1]"
+    browser.execute_script("window.scrollTo(0, 0)")
+    marker.click()
+    cited = browser.find_element(By.ID, "cite-1")
+    WebDriverWait(browser, 5).until(  # scrolled into view
+        lambda d: 0 <= d.execute_script("return arguments[0].getBoundingClientRect().top", cited)
+        < d.execute_script("return window.innerHeight")
+    )
+    assert "active" in cited.get_attribute("class").split()
+    quote = cited.find_element(By.CSS_SELECTOR, ".passage-text mark.quote").text
+    api = httpx.post(server + "/ask", json={"question": "朝阳区邻里节让居民参与率提高了多少？"}).json()
+    assert quote == api["citations"][0]["quote"].strip()
+    assert "70%" in quote
+    # The quote sits inside the cited passage's text, not alone.
+    assert len(cited.find_element(By.CSS_SELECTOR, ".passage-text").text) >= len(quote)
+    assert cited.find_element(By.CSS_SELECTOR, "a.source-link").get_attribute("href").endswith(
+        api["citations"][0]["url"]
+    )
+    assert "毫秒" in browser.find_element(By.ID, "timings").text
+    browser.save_screenshot(str(ARTIFACTS / "ask-page-answer.png"))
+
+
+def test_prefill_from_url_and_html_in_documents_is_text(server, browser):
+    from selenium.webdriver.common.by import By
+
+    question = "社区公告栏的张贴内容由谁审核？"
+    browser.get(f"{server}/?q={question}")
+    assert browser.find_element(By.ID, "question").get_attribute("value") == question
+    _wait_for_result(browser)
+    time.sleep(0.3)
+    _no_alert(browser)
+    result = browser.find_element(By.ID, "result")
+    assert XSS_SCRIPT in result.text  # shown as text, visibly
+    assert not result.find_elements(By.CSS_SELECTOR, "script, img")
+    assert browser.title != "pwned"
+    browser.save_screenshot(str(ARTIFACTS / "ask-page-escaped.png"))
+
+
+def test_abstention_and_errors_are_shown_plainly(server, browser):
+    from selenium.webdriver.common.by import By
+
+    question = "朝阳区邻里节花了多少经费？"
+    api = httpx.post(server + "/ask", json={"question": question}).json()
+    browser.get(server + "/")
+    browser.find_element(By.ID, "question").send_keys(question)
+    browser.find_element(By.ID, "ask-button").click()
+    _wait_for_result(browser)
+    box = browser.find_element(By.ID, "answer-box")
+    assert ("abstained" in box.get_attribute("class").split()) == api["abstained"]
+    assert browser.find_element(By.ID, "answer").text == api["answer"]
+    if api["abstained"]:
+        assert browser.find_element(By.ID, "answer-heading").text == "知识库中没有找到答案"
+        browser.save_screenshot(str(ARTIFACTS / "ask-page-abstained.png"))
+
+    too_long = "社区" * 30  # the server runs with a 40-character question limit
+    browser.find_element(By.ID, "question").clear()
+    browser.find_element(By.ID, "question").send_keys(too_long)
+    browser.find_element(By.ID, "ask-button").click()
+    _wait_for_result(browser, ("error",))
+    error = browser.find_element(By.ID, "error")
+    assert error.is_displayed() and not browser.find_element(By.ID, "result").is_displayed()
+    expected = httpx.post(server + "/ask", json={"question": too_long}).json()["error"]["message"]
+    assert expected in error.text
+    browser.save_screenshot(str(ARTIFACTS / "ask-page-error.png"))
