@@ -41,6 +41,15 @@ def library_dir(settings: Settings) -> Path:
     return settings.data_dir / "site"
 
 
+class LaterStaticFiles(StaticFiles):
+    """Static files from a folder that may not exist yet (the site can be built while the server runs):
+    404 until it does, instead of Starlette's start-up error."""
+
+    async def check_config(self) -> None:
+        if Path(self.directory).is_dir():
+            await super().check_config()
+
+
 def get_service(request: Request) -> QAService:
     return request.app.state.service
 
@@ -151,8 +160,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     for router in (qa_router, documents_router, health_router):
         app.include_router(router)
-    # Not checked at start: a site built while the server runs is served as soon as it exists.
-    app.mount("/library", StaticFiles(directory=library_dir(settings), html=True, check_dir=False), name="library")
+    app.mount("/library", LaterStaticFiles(directory=library_dir(settings), html=True, check_dir=False), name="library")
     # Mounted last: API routes above win over files of the ask page.
     if STATIC_DIR.is_dir():
         app.mount("/", StaticFiles(directory=STATIC_DIR, html=True), name="ask-page")
