@@ -84,6 +84,8 @@ class SingleRetrieverTarget:
     def __init__(self, snapshot: Any, kind: str) -> None:
         self.snapshot = snapshot
         self.kind = kind
+        # The bare model, past the query LRU: an earlier mode asked the same questions.
+        self.embedder = getattr(snapshot.embedder, "backend", snapshot.embedder)
 
     def search(self, question: str, k: int) -> list[Passage]:
         from jiceng.qa.retrieval import to_passage
@@ -92,7 +94,7 @@ class SingleRetrieverTarget:
         if self.kind == "bm25":
             hits = self.snapshot.bm25_search(query, k)
         else:
-            hits = self.snapshot.dense_search(np.asarray(self.snapshot.embedder.embed_queries([query]))[0], k)
+            hits = self.snapshot.dense_search(np.asarray(self.embedder.embed_queries([query]))[0], k)
         passages = []
         for rank, (index, score) in enumerate(hits, start=1):
             chunk = self.snapshot.chunks[index]
