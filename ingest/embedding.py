@@ -1,4 +1,4 @@
-"""Embedding backends behind one small interface, with an on-disk cache and a query LRU.
+"""Embedding backends behind one small interface, with an on-disk passage cache and a query LRU.
 
 Backends register by name (``settings.embedding.backend``) in one registry, built in or added later.
 Every backend returns float32, L2-normalised rows, so cosine similarity is a dot product.
@@ -6,8 +6,6 @@ Every backend returns float32, L2-normalised rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -17,6 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from jiceng.errors import InputError
+from jiceng.ingest.cache import SqliteCache, cache_path, content_key
 from jiceng.settings import Settings
 
 
@@ -112,33 +111,22 @@ class SentenceTransformerEmbedder:
 
 
 class CachedEmbedder:
-    """Wraps a backend: passages go through an on-disk cache, queries through an in-memory LRU.
+    """Wraps a backend: passages go through the on-disk cache, queries through an in-memory LRU.
 
-    The disk cache is SQLite (one file, safe across processes and against kill -9), keyed by
-    sha256(model_id + kind + text), so re-ingesting unchanged text embeds nothing.
-    ``computed`` counts texts the backend actually embedded (cache misses).
+    Cache keys are sha256(model_id, kind, text), so re-ingesting unchanged text embeds nothing and
+    another model never reads these vectors. ``computed`` counts texts the backend actually embedded.
     """
 
-    def __init__(self, backend: Embedder, cache_path: Path, batch_size: int = 32, lru_size: int = 1024) -> None:
+    def __init__(self, backend: Embedder, cache: SqliteCache, batch_size: int = 32, lru_size: int = 1024) -> None:
         self.backend = backend
         self.model_id = backend.model_id
         self.dim = backend.dim
         self.batch_size = batch_size
         self.computed = 0
-        self._cache_path = cache_path
+        self._cache = cache
         self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lru_size = lru_size
         self._lock = threading.Lock()
-
-    def _key(self, kind: str, text: str) -> str:
-        return hashlib.sha256(f"{self.model_id}\x00{kind}\x00{text}".encode()).hexdigest()
-
-    def _connect(self) -> sqlite3.Connection:
-        self._cache_path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self._cache_path, timeout=30)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("CREATE TABLE IF NOT EXISTS embedding (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
-        return db
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         with self._lock:
@@ -158,50 +146,25 @@ class CachedEmbedder:
     def embed_passages(
         self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None
     ) -> np.ndarray:
-        """Embed passages in batches; cached ones are read, the rest computed and stored.
+        """Embed passages in batches; cached ones are read, the rest computed and stored batch by batch.
 
         ``on_progress(n)`` is called with the number of texts finished after each step.
         """
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        keys = [self._key("passage", t) for t in texts]
-        db = self._connect()
-        try:
-            found: dict[str, bytes] = {}
-            unique = list(dict.fromkeys(keys))
-            for i in range(0, len(unique), 500):  # SQLite caps host parameters per statement
-                part = unique[i : i + 500]
-                rows = db.execute(
-                    f"SELECT key, vector FROM embedding WHERE key IN ({','.join('?' * len(part))})", part
-                )
-                found.update(rows)
-            todo: dict[str, str] = {}
-            for i, key in enumerate(keys):
-                if key in found:
-                    out[i] = np.frombuffer(found[key], dtype=np.float32)
-                else:
-                    todo.setdefault(key, texts[i])
-            if on_progress and len(texts) - len(todo):
-                on_progress(sum(1 for k in keys if k in found))
-            todo_items = list(todo.items())
-            for b in range(0, len(todo_items), self.batch_size):
-                batch = todo_items[b : b + self.batch_size]
-                vectors = self.backend.embed_passages([t for _, t in batch])
-                self.computed += len(batch)
-                with db:
-                    db.executemany(
-                        "INSERT OR REPLACE INTO embedding (key, vector) VALUES (?, ?)",
-                        [(k, v.astype(np.float32).tobytes()) for (k, _), v in zip(batch, vectors)],
-                    )
-                for (k, _), v in zip(batch, vectors):
-                    found[k] = v.astype(np.float32).tobytes()
-                if on_progress:
-                    on_progress(len(batch))
-            for i, key in enumerate(keys):
-                if key in todo:
-                    out[i] = np.frombuffer(found[key], dtype=np.float32)
-        finally:
-            db.close()
-        return out
+        keys = [content_key(self.model_id, "passage", t) for t in texts]
+        found = {k: np.frombuffer(v, dtype=np.float32) for k, v in self._cache.get_many(keys).items()}
+        todo = list({k: t for k, t in zip(keys, texts) if k not in found}.items())
+        if on_progress and len(texts) > len(todo):
+            on_progress(len(texts) - len(todo))
+        for b in range(0, len(todo), self.batch_size):
+            batch = todo[b : b + self.batch_size]
+            vectors = self.backend.embed_passages([t for _, t in batch]).astype(np.float32)
+            self.computed += len(batch)
+            # Stored per batch: an ingest killed half-way keeps what it already paid for.
+            self._cache.put_many((k, v.tobytes()) for (k, _), v in zip(batch, vectors))
+            found.update((k, v) for (k, _), v in zip(batch, vectors))
+            if on_progress:
+                on_progress(len(batch))
+        return np.stack([found[k] for k in keys]) if keys else np.empty((0, self.dim), np.float32)
 
 
 _BACKEND_INSTANCES: dict[tuple[str, str | None], Embedder] = {}
@@ -226,7 +189,7 @@ def get_embedder(settings: Settings) -> CachedEmbedder:
         if key not in _EMBEDDERS:
             _EMBEDDERS[key] = CachedEmbedder(
                 _BACKEND_INSTANCES[model_key],
-                settings.data_dir / "cache" / "embeddings.sqlite",
+                SqliteCache(cache_path(settings), "embedding"),
                 batch_size=settings.embedding.batch_size,
             )
         return _EMBEDDERS[key]

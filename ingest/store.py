@@ -18,6 +18,8 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -26,10 +28,11 @@ import bm25s
 import numpy as np
 
 from jiceng.errors import BackendUnavailableError, IndexMissingError, InputError
+from jiceng.ingest.cache import SqliteCache, cache_path, content_key
 from jiceng.ingest.chunking import index_text
 from jiceng.ingest.embedding import CachedEmbedder, get_embedder
 from jiceng.settings import Settings
-from jiceng.text import tokenize
+from jiceng.text import STOPWORDS, tokenize
 from jiceng.types import Chunk, Document
 
 # bm25s sets its logger to DEBUG on import and logs every index build; keep the CLI's output clean.
@@ -215,6 +218,26 @@ def open_current(settings: Settings) -> IndexSnapshot:
     )
 
 
+@lru_cache(maxsize=1)
+def _tokenizer_fingerprint() -> str:
+    """Changes whenever tokens could: jieba version, domain dictionary, stopwords."""
+    import jieba
+
+    userdict = (resources.files("jiceng") / "data" / "userdict.txt").read_text(encoding="utf-8")
+    return content_key("tokens", jieba.__version__, userdict, " ".join(sorted(STOPWORDS)))
+
+
+def cached_tokens(settings: Settings, texts: list[str]) -> list[list[str]]:
+    """``jiceng.text.tokenize`` per text through the on-disk cache: jieba is the slow part of re-indexing."""
+    cache = SqliteCache(cache_path(settings), "tokens")
+    keys = [content_key(_tokenizer_fingerprint(), t) for t in texts]
+    found = cache.get_many(keys)
+    fresh = [(k, "\x1f".join(tokenize(t)).encode()) for k, t in dict(zip(keys, texts)).items() if k not in found]
+    cache.put_many(fresh)
+    found.update(fresh)
+    return [found[k].decode().split("\x1f") if found[k] else [] for k in keys]
+
+
 @contextlib.contextmanager
 def ingest_lock(settings: Settings) -> Iterator[None]:
     """One writer at a time per data dir; the OS drops the lock if the process dies."""
@@ -277,7 +300,7 @@ def build_generation(
     by_id = {d.doc_id: d for d in documents}
     if chunks:
         bm25 = bm25s.BM25()
-        bm25.index([tokenize(index_text(by_id[c.doc_id], c)) for c in chunks], show_progress=False)
+        bm25.index(cached_tokens(settings, [index_text(by_id[c.doc_id], c) for c in chunks]), show_progress=False)
         bm25.save(str(folder / "bm25"))
     client = chroma_client(settings)
     with _chroma_errors(settings):

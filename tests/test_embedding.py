@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jiceng.errors import InputError
+from jiceng.ingest.cache import SqliteCache, cache_path
 from jiceng.ingest.embedding import CachedEmbedder, get_embedder
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import open_current
@@ -33,11 +34,11 @@ def test_passage_cache_survives_a_new_process_and_is_keyed_by_model(tmp_path: Pa
     vectors = first.embed_passages(texts)
     assert first.computed == 2  # the repeated text is embedded once
     # A fresh wrapper over the same cache file (as a new process would have) embeds nothing.
-    fresh = CachedEmbedder(first.backend, tmp_path / "cache" / "embeddings.sqlite")
+    fresh = CachedEmbedder(first.backend, SqliteCache(cache_path(settings), "embedding"))
     assert np.array_equal(fresh.embed_passages(texts), vectors)
     assert fresh.computed == 0
     # Another model id must not read these vectors.
-    other = CachedEmbedder(first.backend, tmp_path / "cache" / "embeddings.sqlite")
+    other = CachedEmbedder(first.backend, SqliteCache(cache_path(settings), "embedding"))
     other.model_id = "another-model"
     other.embed_passages(texts[:1])
     assert other.computed == 1

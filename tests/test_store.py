@@ -77,13 +77,22 @@ def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tm
     assert snapshot.bm25_search("网格员", 5) == []
 
 
-def test_remove_document_builds_a_generation_without_it(settings: Settings, tmp_path: Path) -> None:
+def test_remove_document_builds_a_generation_without_it(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     docs = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。"})
     ingest_paths([docs], settings, progress=False)
+
+    def no_tokenizing(text: str) -> list[str]:
+        raise AssertionError("unchanged text must come from the token cache")
+
+    monkeypatch.setattr(store, "tokenize", no_tokenizing)
     doc_id = next(d.doc_id for d in open_current(settings).documents.values() if d.metadata["file_name"] == "b.txt")
     report = remove_documents([doc_id], settings, progress=False)
     assert (report.removed, report.documents, report.embedded) == (1, 1, 0)
     assert doc_id not in open_current(settings).documents
+    monkeypatch.undo()
+    assert open_current(settings).bm25_search("彩礼", 1)
 
 
 def test_interrupted_build_leaves_the_previous_generation_and_is_cleaned_up(
@@ -111,7 +120,7 @@ def test_interrupted_build_leaves_the_previous_generation_and_is_cleaned_up(
 def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: Settings, tmp_path: Path) -> None:
     first = _folder(tmp_path / "first", {"a.txt": "红白理事会抵制高价彩礼，倡导移风易俗。"})
     good = ingest_paths([first], settings, progress=False).generation
-    cache = settings.data_dir / "cache" / "embeddings.sqlite"
+    cache = settings.data_dir / "cache" / "ingest.sqlite"
     cached_before = _cached(cache)
     many = {f"{i:02d}.txt": f"第{i}号社区建立了居民议事会，每月讨论停车、绿化和养老服务等公共事务。" * 3 for i in range(40)}
     big = _folder(tmp_path / "big", many)
@@ -137,7 +146,7 @@ def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: S
 def _cached(cache: Path) -> int:
     try:
         with sqlite3.connect(cache, timeout=5) as db:
-            return db.execute("SELECT count(*) FROM embedding").fetchone()[0]
+            return db.execute("SELECT count(*) FROM embedding").fetchone()[0]  # vectors stored so far
     except sqlite3.OperationalError:
         return 0
 
