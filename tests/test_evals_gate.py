@@ -1,0 +1,39 @@
+"""Regression gate: the default pipeline on the bundled corpus must meet evals/thresholds.json on the
+held-out test split. This is what `make test` (and so .ci/run) enforces."""
+
+from __future__ import annotations
+
+import pytest
+
+from jiceng.evals.gate import check_thresholds, load_thresholds
+from jiceng.evals.goldset import load_eval_set
+from jiceng.evals.runner import run_eval
+
+from .conftest import CORPUS_DIR
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def corpus_settings(tmp_path_factory):
+    from jiceng.ingest.pipeline import ingest_paths
+    from jiceng.settings import Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("gate") / "data", corpus_dir=CORPUS_DIR)
+    ingest_paths([CORPUS_DIR], settings, progress=False)
+    return settings
+
+
+def test_test_split_meets_the_thresholds(corpus_settings):
+    thresholds = load_thresholds()
+    assert thresholds["split"] == "test"
+    items = load_eval_set(split="test")
+    assert len(items) >= 40
+    summaries = [r["summary"] for r in run_eval(items, list(thresholds["modes"]), corpus_settings)]
+    assert check_thresholds(summaries, thresholds) == []
+    # The gate really bites: the same numbers fail a floor set just above them.
+    hit1 = summaries[0]["retrieval"]["hit@1"]
+    raised = {"modes": {summaries[0]["mode"]: {"min": {"retrieval.hit@1": hit1 + 0.01}}}}
+    assert check_thresholds(summaries, raised) == [
+        f"{summaries[0]['mode']} retrieval.hit@1 = {hit1:.3f}, needs >= {hit1 + 0.01}"
+    ]
