@@ -147,24 +147,19 @@ class AskBody(BaseModel):
     top_k: int = Field(5, ge=1, le=50)
 
 
-class SearchBody(BaseModel):
-    query: str = Field(min_length=1, max_length=500)
-    k: int = Field(10, ge=1, le=50)
-
-
 def create_baseline_app(baseline: Baseline):
-    """``POST /search`` and ``POST /ask`` over a baseline; the answer is the top chunk, as naive RAG demos do."""
-    from fastapi import FastAPI
+    """``GET /search`` and ``POST /ask`` over a baseline; the answer is the top chunk, as naive RAG demos do."""
+    from fastapi import FastAPI, Query
 
     app = FastAPI(title="jiceng bench baseline")
 
-    @app.get("/health")
+    @app.get("/healthz")
     def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.post("/search")
-    def search(body: SearchBody) -> dict[str, Any]:
-        return {"passages": baseline.search(body.query, body.k)}
+    @app.get("/search")
+    def search(q: str = Query(min_length=1, max_length=500), k: int = Query(10, ge=1, le=50)) -> dict[str, Any]:
+        return {"results": baseline.search(q, k)}
 
     @app.post("/ask")
     def ask(body: AskBody) -> dict[str, Any]:

@@ -43,7 +43,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, ready_path: str = "/health", timeout_s: float = 180.0) -> Server:
+    def start(self, ready_path: str = "/healthz", timeout_s: float = 180.0) -> Server:
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
@@ -101,28 +101,44 @@ class LoadResult:
     errors: int
     statuses: dict[int, int]
     wall_s: float
+    server_ms: list[float] = field(default_factory=list)
 
     def summary(self) -> dict[str, float]:
+        """Percentiles, QPS, and the server's own ``timings_ms.total`` p50 when responses carry it."""
         values = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
-        return {"n": len(self.latencies_ms), "errors": self.errors, "p50_ms": float(p50),
-                "p95_ms": float(p95), "p99_ms": float(p99),
-                "qps": len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0}
+        out = {"n": len(self.latencies_ms), "errors": self.errors, "p50_ms": float(p50),
+               "p95_ms": float(p95), "p99_ms": float(p99),
+               "qps": len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0}
+        if self.server_ms:
+            out["server_total_p50_ms"] = float(np.median(self.server_ms))
+        return out
+
+
+Send = Callable[[httpx.Client, str], httpx.Response]
+
+
+def ask(client: httpx.Client, question: str) -> httpx.Response:
+    return client.post("/ask", json={"question": question, "top_k": 5})
+
+
+def search(client: httpx.Client, question: str) -> httpx.Response:
+    return client.get("/search", params={"q": question, "k": 10})
+
+
+ENDPOINTS: dict[str, Send] = {"search": search, "ask": ask}
 
 
 def drive(
-    url: str,
-    make_body: Callable[[str], dict],
-    questions: Sequence[str],
-    concurrency: int,
-    time_limit_s: float,
+    base_url: str, send: Send, questions: Sequence[str], concurrency: int, time_limit_s: float
 ) -> LoadResult:
-    """POST one body per question with ``concurrency`` clients; stop early after ``time_limit_s``.
+    """One request per question with ``concurrency`` clients; stop early after ``time_limit_s``.
 
     Only 200 responses count as latencies; anything else counts as an error.
     """
     lock = threading.Lock()
     latencies: list[float] = []
+    server_ms: list[float] = []
     statuses: dict[int, int] = {}
     errors = 0
     queue = iter(questions)
@@ -130,7 +146,7 @@ def drive(
 
     def client_loop() -> None:
         nonlocal errors
-        with httpx.Client(timeout=60) as client:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
             while time.monotonic() < deadline:
                 with lock:
                     question = next(queue, None)
@@ -138,14 +154,18 @@ def drive(
                     return
                 started = time.perf_counter()
                 try:
-                    status = client.post(url, json=make_body(question)).status_code
+                    response = send(client, question)
+                    status = response.status_code
                 except httpx.HTTPError:
                     status = 0
                 elapsed = (time.perf_counter() - started) * 1000
+                total = response.json().get("timings_ms", {}).get("total") if status == 200 else None
                 with lock:
                     statuses[status] = statuses.get(status, 0) + 1
                     if status == 200:
                         latencies.append(elapsed)
+                        if total is not None:
+                            server_ms.append(total)
                     else:
                         errors += 1
 
@@ -153,4 +173,4 @@ def drive(
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(client_loop) for _ in range(concurrency)]:
             future.result()
-    return LoadResult(latencies, errors, statuses, time.perf_counter() - started)
+    return LoadResult(latencies, errors, statuses, time.perf_counter() - started, server_ms)

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from jiceng.bench import synthetic
 from jiceng.bench.baselines import BASELINES
-from jiceng.bench.load import Server, drive, free_port
+from jiceng.bench.load import ENDPOINTS, Server, drive, free_port
 from jiceng.errors import InputError
 
 console = Console(stderr=True)
@@ -36,6 +36,7 @@ TARGETS = {"ask_vs_embed": 1.5, "ask_vs_embed_100k": 2.0, "p95_vs_p50": 2.0, "ca
 @dataclass
 class BenchConfig:
     size: str = "1k"
+    chunks: int | None = None  # overrides the size's chunk count (tests use a tiny corpus)
     out_dir: Path = Path("bench/out")
     requests_c1: int = 100
     requests_c8: int = 200
@@ -88,26 +89,31 @@ def _fresh_data_dir(data_dir: Path, keep_cache: bool) -> None:
         parked.rename(cache)
 
 
-def _http_load(server: Server, questions: list[str], config: BenchConfig, bodies: dict) -> dict[str, Any]:
+def _http_load(server: Server, questions: list[str], config: BenchConfig) -> dict[str, Any]:
     """/search and /ask at concurrency 1 and 8, each with its own unseen questions."""
     results: dict[str, Any] = {}
     offset = 0
-    for endpoint in ("search", "ask"):
+    for endpoint, send in ENDPOINTS.items():
         for concurrency, count in ((1, config.requests_c1), (8, config.requests_c8)):
             batch = questions[offset : offset + count]
             offset += count
-            load = drive(server.url + "/" + endpoint, bodies[endpoint], batch, concurrency, config.time_limit_s)
+            load = drive(server.url, send, batch, concurrency, config.time_limit_s)
             results[f"{endpoint}_c{concurrency}"] = load.summary() | {"statuses": load.statuses}
     return results
 
 
-def _cached_repeat(server: Server, question: str, bodies: dict, repeats: int = 20) -> dict[str, float]:
-    """Latency of asking one question again and again (first call not counted)."""
-    load = drive(server.url + "/ask", bodies["ask"], [question] * (repeats + 1), 1, 30.0)
-    return _summary(load.latencies_ms[1:])
+def _warm_and_measure(server: Server, questions: list[str], config: BenchConfig) -> dict[str, Any]:
+    """Warm up (models, jieba, caches of the first request), run the load, then repeat one question.
 
-
-JICENG_BODIES = {"search": lambda q: {"query": q, "k": 10}, "ask": lambda q: {"question": q, "top_k": 5}}
+    The repeat shows what a cache buys: the first call of that question is not counted.
+    """
+    drive(server.url, ENDPOINTS["ask"], ["预热：如何推进接诉即办？"] * 3, 1, 120)
+    drive(server.url, ENDPOINTS["search"], ["预热：如何推进接诉即办？"] * 3, 1, 120)
+    results = _http_load(server, questions, config)
+    repeat = drive(server.url, ENDPOINTS["ask"], [questions[-1]] * 21, 1, 30.0)
+    results["cached_repeat"] = _summary(repeat.latencies_ms[1:])
+    results["server_peak_rss"] = server.peak_rss()
+    return results
 
 
 def run_benchmark(config: BenchConfig) -> dict[str, Any]:
@@ -115,16 +121,17 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     if config.size not in synthetic.SIZES:
         raise InputError(f"未知规模 {config.size}，可选 {', '.join(synthetic.SIZES)}",
                          f"unknown size {config.size}; choose {', '.join(synthetic.SIZES)}")
-    root = (config.out_dir / config.size).resolve()
+    n_chunks = config.chunks or synthetic.SIZES[config.size]
+    label = config.size if config.chunks is None else f"{n_chunks}-chunks"
+    root = (config.out_dir / label).resolve()
     corpus_dir, data_dir = root / "corpus", root / "jiceng-data"
     console.print(f"[bold]合成语料 / synthetic corpus[/] -> {corpus_dir}")
-    manifest = synthetic.generate(corpus_dir, synthetic.SIZES[config.size], seed=config.seed,
-                                  corpus_dir=Path("corpus"))
+    manifest = synthetic.generate(corpus_dir, n_chunks, seed=config.seed)
     n_load = 2 * (config.requests_c1 + config.requests_c8) + 2
     questions = synthetic.questions(n_load + config.profile_questions + 100, seed=config.seed)
     load_questions, profile_questions = questions[:n_load], questions[n_load : n_load + config.profile_questions]
     results: dict[str, Any] = {
-        "size": config.size, "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
+        "size": label, "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "date": datetime.now(UTC).isoformat(timespec="seconds")},
         "corpus": manifest, "systems": {},
@@ -139,6 +146,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     ours: dict[str, Any] = {
         "chunks": first["chunks"],
         "ingest": first | {"chunks_per_s": first["chunks"] / first["seconds"],
+                           "chunks_per_cpu_s": first["chunks"] / first["cpu_s"],
                            "embedding_cache_warm": config.reuse_embeddings},
         "reingest": again | {"share_of_first": again["seconds"] / first["seconds"]},
         "index_bytes": dir_size(data_dir) - dir_size(data_dir / "cache"),
@@ -157,18 +165,15 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     results["profile"] = {
         "ask_in_process": _summary(profile["latencies_ms"]),
         "stages_p50_ms": {k: float(np.median(v)) for k, v in profile["stages_ms"].items()},
-        "by_area_ms": profile["by_area_ms"],
+        "top_own_time": profile["top_own_time"],
     }
 
     console.print("[bold]jiceng serve[/] HTTP load")
     port = free_port()
-    server_env = env | {"JICENG_SERVER_HOST": "127.0.0.1", "JICENG_SERVER_PORT": str(port)}
-    with Server([sys.executable, "-m", "jiceng.cli", "serve"], port, server_env, root / "serve-jiceng.log") as server:
-        server.start(ready_path="/openapi.json")
-        drive(server.url + "/ask", JICENG_BODIES["ask"], ["预热：如何推进接诉即办？"] * 3, 1, 60)
-        ours |= _http_load(server, load_questions, config, JICENG_BODIES)
-        ours["cached_repeat"] = _cached_repeat(server, load_questions[-1], JICENG_BODIES)
-        ours["server_peak_rss"] = server.peak_rss()
+    argv = [sys.executable, "-m", "jiceng.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with Server(argv, port, env, root / "serve-jiceng.log") as server:
+        server.start()
+        ours |= _warm_and_measure(server, load_questions, config)
     results["systems"]["jiceng"] = ours
 
     for kind in config.baselines:
@@ -177,7 +182,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         console.print(f"[bold]baseline {kind}[/]: build")
         built = _job("build-baseline", {"kind": kind, "source": str(corpus_dir), "index_dir": str(index_dir),
                                         "data_dir": str(root / f"{kind}-data")}, env)
-        system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"]},
+        system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"],
+                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]},
                   "index_bytes": dir_size(index_dir)}
         port = free_port()
         argv = [sys.executable, "-m", "jiceng.bench.worker", "serve-baseline",
@@ -186,10 +192,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         console.print(f"[bold]baseline {kind}[/]: HTTP load")
         with Server(argv, port, env, root / f"serve-{kind}.log") as server:
             server.start()
-            drive(server.url + "/ask", JICENG_BODIES["ask"], ["预热：如何推进接诉即办？"] * 3, 1, 60)
-            system |= _http_load(server, load_questions, config, JICENG_BODIES)
-            system["cached_repeat"] = _cached_repeat(server, load_questions[-1], JICENG_BODIES)
-            system["server_peak_rss"] = server.peak_rss()
+            system |= _warm_and_measure(server, load_questions, config)
         results["systems"][kind] = system
 
     results["targets"] = check_targets(results)
@@ -207,8 +210,9 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("/ask p50 (c=1) ÷ bare query-embedding p50", ours["ask_c1"]["p50_ms"] / embed_p50, "<=", ratio_limit),
         ("/ask p95 ÷ p50 (c=1)", ours["ask_c1"]["p95_ms"] / ours["ask_c1"]["p50_ms"], "<=", TARGETS["p95_vs_p50"]),
         ("repeated question p50 over HTTP, ms", ours["cached_repeat"]["p50_ms"], "<", TARGETS["cached_ms"]),
-        ("ingest chunks/s ÷ bare passage-embedding chunks/s",
-         ours["ingest"]["chunks_per_s"] / results["bare"]["passages"]["chunks_per_s"], ">=",
+        # Per CPU-second: wall-clock rates swing with whatever else shares the two cores.
+        ("ingest ÷ bare passage embedding, chunks per CPU-second",
+         ours["ingest"]["chunks_per_cpu_s"] / results["bare"]["passages"]["chunks_per_cpu_s"], ">=",
          TARGETS["ingest_vs_embed"]),
         ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"], "<=", TARGETS["reingest_share"]),
         ("peak RSS (ingest or server), GiB", peak / GIB, "<=", TARGETS["peak_rss_bytes"] / GIB),

@@ -24,7 +24,7 @@ from jiceng.text import sentence_spans
 
 SIZES = {"1k": 1_000, "10k": 10_000, "100k": 100_000}
 GENERATOR_VERSION = 1
-MANIFEST = "synthetic.json"
+MANIFEST = ".synthetic.json"  # hidden: ingest skips dot-files
 
 # Made-up place syllables; combinations read like place names but denote nothing.
 _FIRST = "青云石柳桃金松竹梅兰溪枫槐杏荷桂榆芦棠"
@@ -120,9 +120,12 @@ def synthetic_document(number: int, units: SourceUnits, seed: int) -> str:
 
 
 def generate(
-    out_dir: Path, n_chunks: int, *, seed: int = 0, corpus_dir: Path | None = None, chars_per_chunk: int = 300
+    out_dir: Path, n_chunks: int, *, seed: int = 0, corpus_dir: Path | None = None, chars_per_chunk: int = 210
 ) -> dict:
     """Write Markdown files into ``out_dir`` until they hold about ``n_chunks`` chunks of text.
+
+    ``chars_per_chunk`` is what jiceng's chunker (target 300 characters) yields on these files on
+    average: chunks end at paragraph and section ends, so most are shorter than the target.
 
     Reuses the folder when its manifest says it was built with the same parameters (the files
     are deterministic, so regenerating would only cost time). Returns the manifest.

