@@ -60,7 +60,8 @@ def small_index(tmp_path_factory):
 
 
 def _jiceng(*args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "JICENG_DATA_DIR": str(data_dir)}
+    # Only this test's settings: a JICENG_LLM_BASE_URL in the caller's shell must not turn the judge on.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JICENG_")} | {"JICENG_DATA_DIR": str(data_dir)}
     return subprocess.run([sys.executable, "-m", "jiceng.cli", *args], env=env, cwd=cwd, capture_output=True,
                           text=True, timeout=300)
 
@@ -120,9 +121,10 @@ def test_cli_json_reports_compare_and_threshold_exit_codes(small_index):
     assert "hybrid retrieval.hit@1 = 1.000, needs >= 1.01" in failed.stderr
     lenient = {"split": "all", "modes": {"hybrid": {"min": {"retrieval.hit@1": 0.9}, "max": {"abstention.false_refusal": 0}}}}
     (root / "lenient.json").write_text(json.dumps(lenient), encoding="utf-8")
-    passed = _jiceng("eval", "--set", "set.jsonl", "--check-thresholds", "lenient.json",
+    passed = _jiceng("eval", "--set", "set.jsonl", "--check-thresholds", "lenient.json", "--judge",
                      data_dir=settings.data_dir, cwd=root)
     assert passed.returncode == 0, passed.stderr
+    assert "LLM judge skipped" in passed.stderr  # no JICENG_LLM_BASE_URL here
 
 
 def test_bad_input_gets_a_bilingual_message_not_a_traceback(small_index, tmp_path):
