@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install browser clean
+.PHONY: run test install browser clean eval
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON))"; exit 1; }
@@ -31,6 +31,12 @@ run: $(STAMP)
 test: $(STAMP) browser
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran"; exit 1; fi; exit $$rc
+
+# The answer-quality numbers of docs/evaluation.md: index corpus/, then every mode on both splits.
+eval: $(STAMP)
+	$(BIN)/jiceng ingest corpus
+	$(BIN)/jiceng eval --split dev --mode all --out evals/out/dev
+	$(BIN)/jiceng eval --split test --mode all --out evals/out/test
 
 clean:
 	rm -rf $(VENV) .jiceng
