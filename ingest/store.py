@@ -27,7 +27,7 @@ from urllib.parse import urlparse
 import bm25s
 import numpy as np
 
-from jiceng.errors import BackendUnavailableError, IndexMissingError, InputError
+from jiceng.errors import BackendUnavailableError, BusyError, IndexMissingError, InputError
 from jiceng.ingest.cache import SqliteCache, cache_path, content_key
 from jiceng.ingest.chunking import index_text
 from jiceng.ingest.embedding import CachedEmbedder, get_embedder
@@ -246,7 +246,7 @@ def ingest_lock(settings: Settings) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise InputError(
+            raise BusyError(
                 "另一个 ingest 正在运行，请稍后再试。", "Another ingest is running; try again when it finishes."
             ) from exc
         yield
@@ -266,21 +266,25 @@ def _list_generation_folders(settings: Settings) -> list[str]:
 
 
 def remove_stale_generations(settings: Settings) -> None:
-    """Delete every generation (folder and collection) but the current and the previous one.
+    """Delete every generation (collection, then folder) but the current and the previous one.
 
     Run under ``ingest_lock``: this also removes partial generations a crashed ingest left behind.
+    A build creates the folder before the collection and this deletes in the opposite order, so a
+    collection never outlives its folder: with no stale folder there is nothing to do, and an unchanged
+    re-ingest never pays for importing chromadb.
     """
     pointer = _read_pointer(settings)
     keep = {g for g in (pointer.get("generation"), pointer.get("previous")) if g}
-    for name in _list_generation_folders(settings):
-        if name not in keep:
-            shutil.rmtree(_generations_dir(settings) / name, ignore_errors=True)
+    stale = [name for name in _list_generation_folders(settings) if name not in keep]
+    if not stale:
+        return
     client = chroma_client(settings)
     with _chroma_errors(settings):
-        for collection in client.list_collections():
-            name = collection if isinstance(collection, str) else collection.name
-            if name.startswith(COLLECTION_PREFIX) and name[len(COLLECTION_PREFIX) :] not in keep:
-                client.delete_collection(name)
+        existing = {c if isinstance(c, str) else c.name for c in client.list_collections()}
+        for name in stale:
+            if COLLECTION_PREFIX + name in existing:
+                client.delete_collection(COLLECTION_PREFIX + name)
+            shutil.rmtree(_generations_dir(settings) / name, ignore_errors=True)
 
 
 def build_generation(
