@@ -50,6 +50,13 @@ _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _HEADING = re.compile(r"^#{1,6}\s")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+# The sources lay cases out as labelled lines (难题: … 对策: …). A "how" question is answered by the
+# measures, not by the line describing the problem.
+_HOW = re.compile(r"怎样|如何|怎么|办法|对策|措施|做法")
+_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
+_PROBLEM_LABELS = frozenset("表现 难题 背景 挑战".split())
+_MEASURE_LABELS = frozenset("对策 做法 具体做法 创新实践 创新做法 措施".split())
 # Where the question asks: its focus is the content word next to one of these (…的预算是多少, 哪家公司).
 _ASKING = re.compile(
     r"多少|几[个位项家次名人天倍]?|哪一?年|哪些|哪个|哪家|哪位|哪里|什么时候|什么|怎么样|怎么办|怎么|怎样|如何|"
@@ -94,6 +101,7 @@ class Question:
     text: str
     terms: Mapping[str, float]
     focus: str | None  # the content word asked about: answer sentences holding it rank higher
+    how: bool  # asks for measures (怎样/如何/对策): labelled measure lines rank above problem lines
     strict: bool  # typed or yes/no question: the answer sentence must hold the focus
     cue: str | None  # answer type: year, date, percent, duration, place, person, number (None: open question)
     need: re.Pattern[str] | None  # what an answer sentence must contain for that type
@@ -110,7 +118,9 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     cue, need = _answer_type(text)
     yes_no = bool(_YES_NO.search(to_simplified(question.strip())))
     focus = _focus(text, list(terms), yes_no)
-    return Question(text=text, terms=terms, focus=focus, strict=bool(cue or yes_no), cue=cue, need=need)
+    return Question(
+        text=text, terms=terms, focus=focus, how=bool(_HOW.search(text)), strict=bool(cue or yes_no), cue=cue, need=need
+    )
 
 
 def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
@@ -198,11 +208,12 @@ class Evidence:
     context_coverage: float
     cue_ok: bool
     focus_ok: bool
+    kind_fit: float = 0.0  # measure line for a "how" question +, problem line -
 
     @property
     def score(self) -> float:
         rank_prior = 0.15 / self.passage_rank
-        fit = (0.3 if self.cue_ok else -0.5) + (0.3 if self.focus_ok else -0.3)
+        fit = (0.3 if self.cue_ok else -0.5) + (0.3 if self.focus_ok else -0.3) + self.kind_fit
         return self.sentence_coverage + 0.5 * self.context_coverage + rank_prior + fit
 
 
@@ -234,8 +245,16 @@ def candidate_sentences(
                 context_coverage=coverage(question, context),
                 cue_ok=cue_satisfied(question, sentence),
                 focus_ok=holds(question.focus, sentence),
+                kind_fit=_kind_fit(question, sentence),
             )
     return sorted(found.values(), key=lambda e: e.score, reverse=True)
+
+
+def _kind_fit(question: Question, sentence: str) -> float:
+    label = _LABEL.match(sentence)
+    if not (question.how and label):
+        return 0.0
+    return 0.3 if label.group(1) in _MEASURE_LABELS else -0.3 if label.group(1) in _PROBLEM_LABELS else 0.0
 
 
 def _skip_marker(text: str, start: int, end: int) -> int:
@@ -317,6 +336,10 @@ def abstention_message(question: Question, passages: Sequence[Passage], document
         if topical and title not in related:
             related.append(title)
     message = f"知识库中没有找到「{topic}」的相关说法。"
+    if not _CJK.search(question.text):
+        # Matching is by Chinese wording; cross-lingual dense scores alone cannot tell an answer from
+        # a near miss (docs/answers.md), so a question in another language is abstained on, and says why.
+        return message + "知识库的资料是中文的，请用中文提问（the sources are in Chinese: please ask in Chinese）。"
     if related:
         message += "相关材料：" + "".join(f"《{t}》" for t in related[:3]) + "。"
     else:

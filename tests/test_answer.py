@@ -125,3 +125,9 @@ def test_format_answer_numbers_spans_once_and_quotes_verbatim(corpus):
     assert [c.n for c in citations] == [1, 2]
     assert all(c.quote == text[c.start : c.end] for c in citations)
     assert citations[1].section == "成效"
+
+
+def test_a_question_in_english_is_abstained_on_with_a_language_hint(corpus):
+    answer = ask(corpus, "By how much did resident participation rise?", "chaoyang-shequ-linlijie")
+    assert answer.abstained and answer.citations == []
+    assert "请用中文提问" in answer.answer
