@@ -133,14 +133,13 @@ def load_text(path: Path, data: bytes) -> Loaded:
 def load_docx(path: Path, data: bytes) -> Loaded:
     """Word: paragraphs and table rows in document order; ``Heading N`` styles become Markdown headings."""
     import io
-    import zipfile
 
     import docx
     from docx.table import Table
 
     try:
         document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except Exception as exc:  # a corrupt package fails in many ways: BadZipFile, KeyError, lxml, AttributeError
         raise _bad(path, f"不是有效的 Word 文件：{exc}", f"not a valid Word file: {exc}") from exc
     lines: list[str] = []
     for block in document.iter_inner_content():
@@ -166,7 +165,6 @@ def load_pdf(path: Path, data: bytes) -> Loaded:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -175,7 +173,7 @@ def load_pdf(path: Path, data: bytes) -> Loaded:
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
     except InputError:
         raise
-    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+    except Exception as exc:  # corrupt PDFs fail in many ways: PyPdfError, ValueError, NotImplementedError…
         raise _bad(path, f"PDF 文件损坏或无法解析：{exc}", f"corrupt or unreadable PDF: {exc}") from exc
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():

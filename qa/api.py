@@ -13,6 +13,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -27,6 +28,7 @@ from jiceng.qa.schemas import (
     Health,
     SearchResponse,
 )
+from jiceng.qa.routes_admin import admin_router
 from jiceng.qa.service import QAService
 from jiceng.settings import Settings, get_settings
 
@@ -138,7 +140,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        zh = {404: "没有这个地址", 405: "不支持这种请求方法"}.get(exc.status_code, "请求失败")
+        zh = {
+            400: "请求体无法解析（需为 UTF-8 编码的 JSON 或 multipart 表单）",
+            404: "没有这个地址",
+            405: "不支持这种请求方法",
+        }.get(exc.status_code, "请求失败")
         return _error(exc.status_code, f"http_{exc.status_code}", f"{zh}（{exc.detail}）")
 
     @app.exception_handler(Exception)
@@ -158,8 +164,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = QAService(settings)
     _install_error_handlers(app)
-    for router in (qa_router, documents_router, health_router):
+    for router in (qa_router, documents_router, health_router, admin_router):
         app.include_router(router)
+    if settings.server.cors_origins:  # off unless origins are configured: the ask page is same-origin
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.server.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Content-Type", "X-API-Key"],
+        )
     app.mount("/library", LaterStaticFiles(directory=library_dir(settings), html=True, check_dir=False), name="library")
     # Mounted last: API routes above win over files of the ask page.
     if STATIC_DIR.is_dir():

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from jiceng.types import Answer, Citation, DocKind, Passage
 
 
 class AskRequest(BaseModel):
+    # Unknown fields are refused, so a misspelt "topk" is an error rather than silently ignored.
+    model_config = ConfigDict(extra="forbid")
+
     question: str = Field(description="问题 / the question, e.g. 朝阳区邻里节让居民参与率提高了多少？")
-    top_k: int = Field(5, ge=1, le=50, description="Passages to retrieve and return.")
+    top_k: int = Field(5, ge=1, le=50, strict=True, description="Passages to retrieve and return.")
     filters: dict[str, Any] | None = Field(
         None, description='Metadata filters: kind, region, path, tags, e.g. {"kind": "case", "tags": ["养老"]}.'
     )

@@ -134,9 +134,14 @@ class QAService:
                 f"the question is too long ({len(question)} characters; at most {limit})",
                 code="question_too_long",
             )
-        if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in "\t\n\r" for ch in question):
+        # Cs = lone surrogates (a JSON "\\ud800" escape): they cannot be encoded and crashed opencc.
+        if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\t\n\r" for ch in question):
             raise InputError(
                 "问题中含有控制字符，请删除后重试", "the question contains control characters", code="bad_question"
+            )
+        if "\ufffd" in question:  # what a decoder leaves of bytes that were not valid UTF-8
+            raise InputError(
+                "问题中含有无法识别的字符，请使用 UTF-8 编码", "the question is not valid UTF-8", code="bad_encoding"
             )
         return question.strip()
 

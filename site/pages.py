@@ -41,6 +41,11 @@ class Library:
     nav: list
 
 
+def _as_text(markdown: str) -> str:
+    """Corpus text is text, not HTML: Markdown would pass a planted ``<script>`` through to the page."""
+    return markdown.replace("&", "&amp;").replace("<", "&lt;")
+
+
 def anchor_blocks(body: str) -> str:
     """``body`` with an anchor ``<a id="p-N">`` at the start of its N-th block (after list/quote markers)."""
     pieces: list[str] = []
@@ -48,11 +53,11 @@ def anchor_blocks(body: str) -> str:
     for number, (start, _end) in enumerate(block_spans(body), start=1):
         at = _BLOCK_MARKERS.match(body, start).end()
         pieces += [
-            body[cursor:at],
+            _as_text(body[cursor:at]),
             f'<a class="jc-p" id="p-{number}" href="#p-{number}" data-n="{number}"></a>',
         ]
         cursor = at
-    return "".join(pieces) + body[cursor:]
+    return "".join(pieces) + _as_text(body[cursor:])
 
 
 def ask_question(meta) -> str:

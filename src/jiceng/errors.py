@@ -36,6 +36,13 @@ class NotFoundError(JicengError):
     http_status = 404
 
 
+class BusyError(JicengError):
+    """A write (ingest, upload, delete) is already running: retry when it finishes."""
+
+    code = "busy"
+    http_status = 409
+
+
 class IndexMissingError(JicengError):
     """No index generation exists yet: run ``jiceng ingest`` first."""
 
