@@ -2,11 +2,14 @@
 
     python -m jiceng.ingest.measure throughput corpus/
     python -m jiceng.ingest.measure chunking --sizes 150,300,450 --overlaps 0,1
+    python -m jiceng.ingest.measure stages bench/out/10k/corpus
 
 ``throughput`` runs ``jiceng ingest`` as child processes (each child's own peak RSS and CPU time from ``wait4``) on a
 copy of the folder: first ingest into an empty data dir, the same again unchanged, then with one file
 changed. ``chunking`` ingests corpus/ per setting and scores retrieval on the dev split of the gold set:
-a hit is a top-k chunk overlapping at least half of a gold quote's span.
+a hit is a top-k chunk overlapping at least half of a gold quote's span. ``stages`` times every stage but
+embedding on a large folder (vectors are random: at ~2-5 chunks/s, embedding 10k chunks takes an hour
+and is measured on its own), building a generation twice to show what the token cache saves.
 """
 
 from __future__ import annotations
@@ -123,6 +126,43 @@ def chunking(sizes: list[int], overlaps: list[int], corpus: Path, data_dir: Path
     return rows
 
 
+def stages(folder: Path) -> dict:
+    import resource
+
+    import numpy as np
+
+    from jiceng.ingest import store
+    from jiceng.ingest.chunking import chunk_document, index_text
+    from jiceng.ingest.loaders import load_document
+    from jiceng.text import tokenize
+
+    class RandomVectors:  # build_generation reads only these two attributes of the embedder
+        model_id, dim = "random", 384
+
+    timings: dict[str, float] = {}
+
+    def timed(name: str, work):
+        began = time.perf_counter()
+        result = work()
+        timings[name] = round(time.perf_counter() - began, 2)
+        return result
+
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(data_dir=Path(tmp))
+        files = sorted(p for p in folder.rglob("*") if p.suffix in (".md", ".txt"))
+        docs = timed("load_s", lambda: [load_document(p, settings) for p in files])
+        chunks = timed("chunk_s", lambda: [c for d in docs for c in chunk_document(d, settings)])
+        by_id = {d.doc_id: d for d in docs}
+        timed("tokenize_s", lambda: [tokenize(index_text(by_id[c.doc_id], c)) for c in chunks])
+        vectors = np.random.default_rng(0).standard_normal((len(chunks), 384)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        timed("build_first_s", lambda: store.build_generation(settings, docs, chunks, vectors, RandomVectors()))
+        timed("build_again_s", lambda: store.build_generation(settings, docs, chunks, vectors, RandomVectors()))
+        timed("read_generation_s", lambda: store.read_current(settings))
+    return {"files": len(files), "chunks": len(chunks), **timings,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,9 +174,13 @@ def main() -> None:
     c.add_argument("--corpus", type=Path, default=Path("corpus"))
     c.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "jiceng-chunking")
     c.add_argument("--k", type=int, default=5)
+    st = sub.add_parser("stages")
+    st.add_argument("folder", type=Path)
     args = parser.parse_args()
     if args.command == "throughput":
         print(json.dumps(throughput(args.folder), indent=1))
+    elif args.command == "stages":
+        print(json.dumps(stages(args.folder), indent=1))
     else:
         chunking([int(s) for s in args.sizes.split(",")], [int(o) for o in args.overlaps.split(",")],
                  args.corpus, args.data_dir, args.k)
