@@ -188,11 +188,28 @@ class IndexSnapshot:
 
 def open_current(settings: Settings) -> IndexSnapshot:
     """Open the current generation; ``IndexMissingError`` when nothing has been ingested yet."""
-    records = read_current(settings)
-    if records is None:
-        raise IndexMissingError(
-            "还没有索引，请先运行 jiceng ingest。", "No index yet: run `jiceng ingest` first."
-        )
+    for _ in range(3):
+        generation = current_generation(settings)
+        if generation is None:
+            raise IndexMissingError(
+                "还没有索引，请先运行 jiceng ingest。", "No index yet: run `jiceng ingest` first."
+            )
+        try:
+            return _open_generation(settings, generation)
+        except FileNotFoundError:
+            continue  # switched and deleted between reading the pointer and the files: read it again
+        except IndexMissingError as exc:
+            if exc.code != "generation_gone":
+                raise
+    raise IndexMissingError(
+        "索引文件不完整，请重新运行 jiceng ingest。",
+        "Index files are missing; run `jiceng ingest` again.",
+        code="index_incomplete",
+    )
+
+
+def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
+    records = read_generation(settings, generation)
     embedder = get_embedder(settings)
     if records.manifest["model_id"] != embedder.model_id:
         raise InputError(
@@ -201,12 +218,11 @@ def open_current(settings: Settings) -> IndexSnapshot:
             f"{embedder.model_id}; run `jiceng ingest` again.",
             code="embedding_model_mismatch",
         )
-    folder = _generations_dir(settings) / records.generation
-    bm25 = bm25s.BM25.load(str(folder / "bm25")) if records.chunks else None
+    bm25 = bm25s.BM25.load(str(_generations_dir(settings) / generation / "bm25")) if records.chunks else None
     with _chroma_errors(settings):
-        collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + records.generation)
+        collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + generation)
     return IndexSnapshot(
-        generation=records.generation,
+        generation=generation,
         documents=records.documents,
         chunks=records.chunks,
         embedder=embedder,

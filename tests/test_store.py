@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -75,6 +76,14 @@ def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tm
     assert [d.metadata["file_name"] for d in snapshot.documents.values()] == ["a.txt"]
     assert all(c.doc_id in snapshot.documents for c in snapshot.chunks)
     assert snapshot.bm25_search("网格员", 5) == []
+
+
+def test_an_index_whose_files_were_deleted_asks_for_a_new_ingest(settings: Settings, tmp_path: Path) -> None:
+    ingest_paths([_folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。"})], settings, progress=False)
+    shutil.rmtree(settings.data_dir / "generations")
+    with pytest.raises(IndexMissingError) as info:
+        open_current(settings)
+    assert info.value.code == "index_incomplete" and "jiceng ingest" in info.value.message_en
 
 
 def test_remove_document_builds_a_generation_without_it(
