@@ -22,8 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
-from jiceng.qa.links import document_url
 
+from jiceng.qa.answer import _skip_marker as skip_list_marker
+from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import normalize_for_match, sentence_spans, to_simplified
 from jiceng.types import Answer, Citation, Document, Passage
@@ -207,6 +208,7 @@ def best_quote(claim: str, passage: Passage) -> Quote | None:
     spans = sentence_spans(passage.text)
     best: Quote | None = None
     for i, (a, _) in enumerate(spans):
+        a = skip_list_marker(passage.text, a, spans[i][1])  # quotes read as sentences, without "- "
         for b in (spans[i][1], spans[i + 1][1] if i + 1 < len(spans) else None):
             if b is None:
                 continue
@@ -220,14 +222,17 @@ def best_quote(claim: str, passage: Passage) -> Quote | None:
 
 
 def llm_status(settings: Settings) -> dict:
-    """``{"configured", "reachable", "model"}`` for /healthz; the endpoint is probed at most every few seconds."""
+    """``{"configured", "reachable", "model", "default_mode"}`` for /healthz (the ask page reads it).
+
+    The endpoint is probed at most every few seconds.
+    """
     cfg = settings.llm
     if not cfg.base_url:
-        return {"configured": False, "reachable": False, "model": None}
+        return {"configured": False, "reachable": False, "model": None, "default_mode": settings.answer.mode}
     key = (cfg.base_url, cfg.model, cfg.api_key)
     cached = _status_cache.get(key)
     if cached and time.monotonic() - cached[0] < STATUS_TTL_S:
-        return cached[1]
+        return {**cached[1], "default_mode": settings.answer.mode}
     try:
         response = httpx.get(
             f"{cfg.base_url.rstrip('/')}/models",
@@ -241,7 +246,7 @@ def llm_status(settings: Settings) -> dict:
         log.info("LLM endpoint %s not reachable: %s", cfg.base_url, exc)
         status = {"configured": True, "reachable": False, "model": cfg.model}
     _status_cache[key] = (time.monotonic(), status)
-    return status
+    return {**status, "default_mode": settings.answer.mode}
 
 
 _status_cache: dict[tuple, tuple[float, dict]] = {}

@@ -22,3 +22,20 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     get_settings.cache_clear()
     yield data_dir
     get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def llm_stub_url():
+    """Base URL (``…/v1``) of the scripted OpenAI-compatible server (tests/llm_stub_server.py), a real process."""
+    import subprocess
+    import sys
+
+    script = REPO / "tests" / "llm_stub_server.py"
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line
+        yield f"http://127.0.0.1:{line.split()[1]}/v1"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=5)

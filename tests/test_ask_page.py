@@ -66,7 +66,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, llm_stub_url):
     from jiceng.ingest.pipeline import ingest_paths
 
     from jiceng.settings import Settings
@@ -77,7 +77,14 @@ def server(tmp_path_factory):
     (docs / "chaoyang.md").write_text(CASE_MD, encoding="utf-8")
     (docs / "gongde.md").write_text(POLICY_MD, encoding="utf-8")
     (docs / "notice.txt").write_text(NOTICE_TXT, encoding="utf-8")
-    env = {**os.environ, "JICENG_DATA_DIR": str(root / "data"), "JICENG_ANSWER_MAX_QUESTION_CHARS": "40"}
+    env = {
+        **os.environ,
+        "JICENG_DATA_DIR": str(root / "data"),
+        "JICENG_ANSWER_MAX_QUESTION_CHARS": "40",
+        # The scripted model answers with one sentence from the top passage and one it made up.
+        "JICENG_LLM_BASE_URL": llm_stub_url,
+        "JICENG_LLM_MODEL": "invented",
+    }
     ingest_paths([docs], Settings(data_dir=root / "data"), progress=False)
 
     port = _free_port()
@@ -219,3 +226,27 @@ def test_abstention_and_errors_are_shown_plainly(server, browser):
     expected = httpx.post(server + "/ask", json={"question": too_long}).json()["error"]["message"]
     assert expected in error.text
     browser.save_screenshot(str(ARTIFACTS / "ask-page-error.png"))
+
+
+def test_llm_mode_shows_checked_answer_and_what_was_dropped(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser.get(server + "/")
+    WebDriverWait(browser, 10).until(lambda d: d.find_element(By.ID, "mode-option").is_displayed())
+    checkbox = browser.find_element(By.ID, "mode-llm")
+    assert not checkbox.is_selected()  # the server's default mode is extractive
+    checkbox.click()
+    browser.find_element(By.ID, "question").send_keys("朝阳区邻里节让居民参与率提高了多少？")
+    browser.find_element(By.ID, "ask-button").click()
+    _wait_for_result(browser)
+
+    note = browser.find_element(By.ID, "mode-note")
+    assert note.is_displayed() and "大模型" in note.text and "已删去 1 句" in note.text
+    answer = browser.find_element(By.ID, "answer").text
+    assert "全国推广" not in answer and "[1]" in answer
+    browser.find_element(By.CSS_SELECTOR, "#answer a.marker").click()
+    cited = browser.find_element(By.ID, "cite-1")
+    assert "active" in cited.get_attribute("class").split()
+    assert cited.find_element(By.CSS_SELECTOR, "mark.quote").text
+    browser.save_screenshot(str(ARTIFACTS / "ask-page-llm.png"))

@@ -44,7 +44,9 @@
     setStatus("正在检索知识库…");
     history.replaceState(null, "", "?q=" + encodeURIComponent(question));
     try {
-      const payload = { question: question, mode: modeLlm.checked ? "llm" : null };
+      // Without an LLM option on the page the server's default mode decides.
+      const mode = $("mode-option").hidden ? null : (modeLlm.checked ? "llm" : "extractive");
+      const payload = { question: question, mode: mode };
       let response;
       try {
         response = await fetch("ask", {
@@ -200,6 +202,7 @@
       const llm = health && health.llm;
       if (llm && llm.configured) {
         $("mode-option").hidden = false;
+        modeLlm.checked = llm.default_mode === "llm";
         if (!llm.reachable) $("mode-option").append("（当前连接不上，将显示摘录式答案）");
       }
     } catch (err) { /* health is optional for the page */ }
@@ -217,10 +220,8 @@
     sample.addEventListener("click", () => { input.value = sample.textContent; ask(input.value); });
   }
 
-  showLlmOption();
+  // ?q= links (from the case library) fill the box and ask once the page knows the answer modes.
   const prefill = new URLSearchParams(location.search).get("q");
-  if (prefill) {
-    input.value = prefill;
-    ask(prefill);
-  }
+  if (prefill) input.value = prefill;
+  showLlmOption().then(() => { if (prefill) ask(prefill); });
 })();
