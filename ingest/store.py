@@ -243,14 +243,22 @@ def _tokenizer_fingerprint() -> str:
     return content_key("tokens", jieba.__version__, userdict, " ".join(sorted(STOPWORDS)))
 
 
-def cached_tokens(settings: Settings, texts: list[str]) -> list[list[str]]:
+def cached_tokens(
+    settings: Settings, texts: list[str], on_progress: Callable[[int], None] | None = None
+) -> list[list[str]]:
     """``jiceng.text.tokenize`` per text through the on-disk cache: jieba is the slow part of re-indexing."""
     cache = SqliteCache(cache_path(settings), "tokens")
     keys = [content_key(_tokenizer_fingerprint(), t) for t in texts]
     found = cache.get_many(keys)
-    fresh = [(k, "\x1f".join(tokenize(t)).encode()) for k, t in dict(zip(keys, texts)).items() if k not in found]
-    cache.put_many(fresh)
-    found.update(fresh)
+    todo = [(k, t) for k, t in dict(zip(keys, texts)).items() if k not in found]
+    if on_progress:
+        on_progress(len(texts) - len(todo))
+    for b in range(0, len(todo), 500):
+        fresh = [(k, "\x1f".join(tokenize(t)).encode()) for k, t in todo[b : b + 500]]
+        cache.put_many(fresh)
+        found.update(fresh)
+        if on_progress:
+            on_progress(len(fresh))
     return [found[k].decode().split("\x1f") if found[k] else [] for k in keys]
 
 
@@ -311,7 +319,10 @@ def build_generation(
     embedder: CachedEmbedder,
     on_progress: Callable[[int], None] | None = None,
 ) -> str:
-    """Write a complete generation from chunks and their vectors, then make it current. Returns its id."""
+    """Write a complete generation from chunks and their vectors, then make it current. Returns its id.
+
+    ``on_progress(n)`` counts each chunk twice: once tokenised for BM25, once added to Chroma.
+    """
     generation = _new_generation_id(settings)
     folder = _generations_dir(settings) / generation
     folder.mkdir(parents=True)
@@ -320,7 +331,8 @@ def build_generation(
     by_id = {d.doc_id: d for d in documents}
     if chunks:
         bm25 = bm25s.BM25()
-        bm25.index(cached_tokens(settings, [index_text(by_id[c.doc_id], c) for c in chunks]), show_progress=False)
+        texts = [index_text(by_id[c.doc_id], c) for c in chunks]
+        bm25.index(cached_tokens(settings, texts, on_progress), show_progress=False)
         bm25.save(str(folder / "bm25"))
     client = chroma_client(settings)
     with _chroma_errors(settings):
