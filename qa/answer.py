@@ -27,7 +27,7 @@ from jiceng.qa.links import document_url
 QUESTION_WORDS = frozenset(
     "多少 几 几个 几年 哪一年 哪年 一年 何时 什么 时候 什么时候 怎么样 怎么 怎样 如何 哪些 哪个 哪里 哪儿 "
     "谁 是 能 能否 可否 可以 会 是否 有没有 能不能 可不可以 吗 呢 请问 了 有 多 大 高 家 个 项 "
-    "具体 主要 一下 告诉 介绍 请 我 你 要 怎么办 多久 之后 以后 一般 几名 哪家 哪位 指 叫 叫做 情况".split()
+    "具体 主要 一下 告诉 介绍 请 我 你 要 怎么办 多久 之后 以后 一般 几名 哪家 哪位 指 叫 叫做 情况 多长时间 多长 多少钱".split()
 )
 # A few change verbs the sources and askers use interchangeably (提高 vs the sources' 提升).
 _SYNONYMS = [frozenset(g.split()) for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法")]
@@ -115,6 +115,8 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         for w in dict.fromkeys(words(text))
         if w not in QUESTION_WORDS and (len(w) > 1 or not w.isalpha())
     }
+    if not terms:  # a slogan of one-character words (人在格中走，事在格中办): match its phrases whole
+        terms = {p: 1.0 for p in re.split(r"[\W_]+", text.lower()) if len(p) > 1}
     cue, need = _answer_type(text)
     yes_no = bool(_YES_NO.search(to_simplified(question.strip())))
     focus = _focus(text, list(terms), yes_no)
@@ -128,7 +130,8 @@ def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
         if asks.search(text):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"
-                word = "元" if unit.group(1) == "钱" else re.escape(unit.group(1))
+                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, not by a percentage.
+                word = {"钱": "元", "个": f"[{_UNITS}]"}.get(unit.group(1), re.escape(unit.group(1)))
                 needs = rf"{_NUM}\s*[万亿千百余多]*\s*{word}"
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县 -> a named 县
@@ -166,8 +169,12 @@ def coverage(question: Question, text: str) -> float:
 
 
 def holds(term: str | None, text: str) -> bool:
-    """``text`` states ``term`` itself or a listed synonym (no partial credit); no term holds trivially."""
-    return term is None or _credit(term, to_simplified(text).lower()) == 1.0
+    """``text`` states ``term`` itself, a listed synonym, or for a compound of 4+ characters its head
+    (the last two: 处理过程 -> 过程); no term holds trivially."""
+    if term is None:
+        return True
+    haystack = to_simplified(text).lower()
+    return _credit(term, haystack) == 1.0 or (len(term) >= 4 and term[-2:] in haystack)
 
 
 def _credit(term: str, haystack: str) -> float:

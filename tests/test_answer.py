@@ -18,6 +18,7 @@ FILES = [
     "cases/gongde-yinhang.md",
     "cases/lujiazui-jinse-zhonghuan-dangjian-lianmeng.md",
     "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
+    "policies/dangjian-chuangxin-shijian-lujing.md",
 ]
 
 
@@ -131,3 +132,18 @@ def test_a_question_in_english_is_abstained_on_with_a_language_hint(corpus):
     answer = ask(corpus, "By how much did resident participation rise?", "chaoyang-shequ-linlijie")
     assert answer.abstained and answer.citations == []
     assert "请用中文提问" in answer.answer
+
+
+def test_counts_need_a_counted_number_not_a_percentage(corpus):
+    stats = corpus[2]
+    staff = analyse_question("平均每个社区有几个工作人员？", stats)
+    assert staff.need.search("平均每个社区的工作人员不到十人")
+    communities = analyse_question("朝阳区有多少个社区参加了邻里节？", stats)
+    assert not communities.need.search("社区居民参与率从不足30%提升至70%以上")
+
+
+def test_a_slogan_of_short_words_is_matched_as_phrases(corpus):
+    docs = corpus[0]
+    slogan = "有事好商量、有难大家帮"
+    answer = ask(corpus, slogan, "chaoyang-shequ-linlijie")
+    assert not answer.abstained and slogan in answer.citations[0].quote
