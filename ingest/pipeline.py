@@ -74,50 +74,25 @@ def ingest_paths(
             raise InputError(f"路径不存在：{path}", f"No such file or folder: {path}", code="path_missing")
     with store.ingest_lock(settings), _progress(progress) as bar:
         store.remove_stale_generations(settings)
-        embedder = get_embedder(settings)
         previous = store.read_current(settings)
-        reusable = previous is not None and previous.manifest["model_id"] == embedder.model_id and (
+        # Old chunks are reusable only if they were cut and embedded the way this run would.
+        reusable = previous is not None and previous.manifest["model_id"] == get_embedder(settings).model_id and (
             previous.manifest["chunking"] == settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"})
         )
         old_docs = previous.documents if previous else {}
-        old_chunks: dict[str, list[Chunk]] = {}
-        for chunk in previous.chunks if previous else []:
-            old_chunks.setdefault(chunk.doc_id, []).append(chunk)
-
-        files = list(_files(paths))
-        report.files = len(files)
-        loaded: dict[str, Document] = {}
-        failed_sources: set[str] = set()
-        task = bar.add_task("读取文件 / loading", total=len(files)) if bar else None
-        for file in files:
-            try:
-                doc = load_document(file, settings)
-                if doc.doc_id in loaded:
-                    raise InputError(
-                        f"{file.name}：文档 id {doc.doc_id} 与 {loaded[doc.doc_id].source_path} 重复",
-                        f"{file.name}: document id {doc.doc_id} duplicates {loaded[doc.doc_id].source_path}",
-                        code="duplicate_id",
-                    )
-                loaded[doc.doc_id] = doc
-            except InputError as exc:
-                report.failed.append((str(file), exc.message_zh, exc.message_en))
-                failed_sources.add(str(file.resolve()))
-            if bar:
-                bar.advance(task)
+        old_chunks = _by_doc(previous.chunks) if previous else {}
+        loaded, failed_sources = _load_files(list(_files(paths)), settings, report, bar)
 
         documents: dict[str, Document] = {}
         chunks: dict[str, list[Chunk]] = {}
         for doc_id, doc in loaded.items():
             old = old_docs.get(doc_id)
-            if old is not None and old.content_hash == doc.content_hash and reusable:
-                report.unchanged += 1
-                documents[doc_id], chunks[doc_id] = old, old_chunks.get(doc_id, [])
-                continue
-            if old is None:
-                report.added += 1
-            else:
-                report.replaced += 1
-            documents[doc_id], chunks[doc_id] = doc, chunk_document(doc, settings)
+            unchanged = old is not None and old.content_hash == doc.content_hash
+            report.unchanged += unchanged
+            report.replaced += old is not None and not unchanged
+            report.added += old is None
+            documents[doc_id] = doc
+            chunks[doc_id] = old_chunks.get(doc_id, []) if unchanged and reusable else chunk_document(doc, settings)
         for doc_id, old in old_docs.items():
             if doc_id in documents:
                 continue
@@ -127,8 +102,7 @@ def ingest_paths(
             documents[doc_id] = old
             chunks[doc_id] = old_chunks.get(doc_id, []) if reusable else chunk_document(old, settings)
 
-        changed = report.added or report.replaced or report.removed or not reusable
-        if previous is not None and not changed:
+        if previous is not None and reusable and not (report.added or report.replaced or report.removed):
             report.generation = previous.generation
         else:
             report.generation, report.embedded = _build(settings, documents, chunks, bar)
@@ -136,6 +110,40 @@ def ingest_paths(
         report.chunks = sum(len(c) for c in chunks.values())
         report.seconds = round(time.perf_counter() - began, 3)
         return report
+
+
+def _by_doc(chunks: Iterable[Chunk]) -> dict[str, list[Chunk]]:
+    grouped: dict[str, list[Chunk]] = {}
+    for chunk in chunks:
+        grouped.setdefault(chunk.doc_id, []).append(chunk)
+    return grouped
+
+
+def _load_files(
+    files: list[Path], settings: Settings, report: IngestReport, bar: Progress | None
+) -> tuple[dict[str, Document], set[str]]:
+    """Load every file; failures go into ``report`` with their reason. Returns (documents by id, failed paths)."""
+    report.files = len(files)
+    loaded: dict[str, Document] = {}
+    failed_sources: set[str] = set()
+    task = bar.add_task("读取文件 / loading", total=len(files)) if bar else None
+    for file in files:
+        try:
+            doc = load_document(file, settings)
+            if doc.doc_id in loaded:
+                first = loaded[doc.doc_id].source_path
+                raise InputError(
+                    f"{file.name}：文档 id {doc.doc_id} 与 {first} 重复",
+                    f"{file.name}: document id {doc.doc_id} duplicates {first}",
+                    code="duplicate_id",
+                )
+            loaded[doc.doc_id] = doc
+        except InputError as exc:
+            report.failed.append((str(file), exc.message_zh, exc.message_en))
+            failed_sources.add(str(file.resolve()))
+        if bar:
+            bar.advance(task)
+    return loaded, failed_sources
 
 
 def _build(
@@ -172,10 +180,8 @@ def remove_documents(doc_ids: list[str], settings: Settings, *, progress: bool =
         if missing:
             raise NotFoundError(f"没有这些文档：{', '.join(missing)}", f"No such documents: {', '.join(missing)}")
         documents = {k: v for k, v in previous.documents.items() if k not in doc_ids}
-        chunks: dict[str, list[Chunk]] = {k: [] for k in documents}
-        for chunk in previous.chunks:
-            if chunk.doc_id in chunks:
-                chunks[chunk.doc_id].append(chunk)
+        old_chunks = _by_doc(previous.chunks)
+        chunks = {k: old_chunks.get(k, []) for k in documents}
         generation, embedded = _build(settings, documents, chunks, bar)
     return IngestReport(
         documents=len(documents),

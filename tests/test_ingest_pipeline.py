@@ -106,3 +106,12 @@ def test_duplicate_ids_and_bad_files_fail_alone(settings: Settings, folder: Path
     reasons = {Path(path).name: en for path, _zh, en in report.failed}
     assert set(reasons) == {"zz-copy.md", "scan.pdf"}
     assert "duplicates" in reasons["zz-copy.md"] and "PDF" in reasons["scan.pdf"]
+
+
+def test_new_chunking_settings_rechunk_unchanged_documents(settings: Settings, folder: Path) -> None:
+    first = ingest_paths([folder], settings, progress=False)
+    finer = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"chunk_chars": 50})})
+    again = ingest_paths([folder], finer, progress=False)
+    assert (again.unchanged, again.replaced, again.added) == (2, 0, 0)
+    assert again.generation != first.generation and again.chunks > first.chunks
+    assert all(len(c.text) <= 50 for c in open_current(finer).chunks)
