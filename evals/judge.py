@@ -20,7 +20,7 @@ PROMPT = (
     '只输出 JSON：{{"statements": 陈述总数, "supported": 有依据的陈述数}}。\n\n'
     "引用原文：\n{quotes}\n\n回答：\n{answer}"
 )
-_JSON = re.compile(r"\{.*?\}", re.S)
+_JSON = re.compile(r"\{.*?\}", re.DOTALL)
 
 
 def judge_available(settings: Settings) -> bool:

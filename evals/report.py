@@ -52,7 +52,7 @@ def write_reports(results: Sequence[Mapping[str, Any]], out_dir: Path, meta: Map
             for record in result["records"]:
                 fh.write(json.dumps({"mode": result["summary"]["mode"], **record}, ensure_ascii=False) + "\n")
     paths[2].write_text(markdown_report(results, meta), encoding="utf-8")
-    paths += write_charts([r["summary"] for r in results], results, out_dir)
+    paths += write_charts(results, out_dir)
     return paths
 
 
@@ -88,10 +88,10 @@ def markdown_report(results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any
     for result in results:
         mode = result["summary"]["mode"]
         rows = [
-            [tag, str(s["n"]), *[fmt(metric(s, p), p) for p in tag_paths]]
+            [tag, f"{s['n_answerable']} / {s['n_unanswerable']}", *[fmt(metric(s, p), p) for p in tag_paths]]
             for tag, s in result["per_tag"].items()
         ]
-        parts += ["", f"## Per tag: {mode}", "", _md_table(["tag", "n", *tag_paths], rows)]
+        parts += ["", f"## Per tag: {mode}", "", _md_table(["tag", "n (ans / unans)", *tag_paths], rows)]
         failed = result["failures"]
         parts += ["", f"## Failures: {mode} ({len(failed)})", ""]
         for f in failed:
@@ -103,9 +103,7 @@ def markdown_report(results: Sequence[Mapping[str, Any]], meta: Mapping[str, Any
     return "\n".join(parts) + "\n"
 
 
-def write_charts(
-    summaries: Sequence[Mapping[str, Any]], results: Sequence[Mapping[str, Any]], out_dir: Path
-) -> list[Path]:
+def write_charts(results: Sequence[Mapping[str, Any]], out_dir: Path) -> list[Path]:
     """summary.png (grouped bars per metric group) and per_tag.png (hit@5 per tag and mode).
 
     Labels stay ASCII: a CJK font may be missing and matplotlib would draw boxes.
@@ -116,6 +114,7 @@ def write_charts(
     import matplotlib.pyplot as plt
     import numpy as np
 
+    summaries = [r["summary"] for r in results]
     groups = {
         "retrieval": ["retrieval.hit@1", "retrieval.hit@5", "retrieval.mrr@10", "retrieval.ndcg@10"],
         "answers": ["answers.first_citation_hit", "answers.citation_precision", "answers.citation_recall",
@@ -134,13 +133,14 @@ def write_charts(
         ax.set_title(title)
         if not title.startswith("latency"):
             ax.set_ylim(0, 1.05)
-    axes[0].legend()
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     summary_png = out_dir / "summary.png"
     fig.savefig(summary_png, dpi=110)
     plt.close(fig)
 
-    tags = sorted({t for r in results for t in r["per_tag"]})
+    tags = sorted({t for r in results for t, s in r["per_tag"].items() if s["n_answerable"]})
     fig, ax = plt.subplots(figsize=(max(8, len(tags) * 0.5), 4.5))
     x = np.arange(len(tags))
     for i, r in enumerate(results):
@@ -149,7 +149,7 @@ def write_charts(
     ax.set_xticks(x + width * (len(results) - 1) / 2, tags, rotation=60, ha="right")
     ax.set_ylim(0, 1.05)
     ax.set_title("hit@5 per tag (answerable items)")
-    ax.legend()
+    ax.legend(loc="lower left", fontsize=8, framealpha=0.9)
     fig.tight_layout()
     tag_png = out_dir / "per_tag.png"
     fig.savefig(tag_png, dpi=110)
