@@ -171,6 +171,7 @@ def load_pdf(path: Path, data: bytes) -> Loaded:
         if reader.is_encrypted:
             raise _bad(path, "PDF 已加密，无法读取", "the PDF is encrypted")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        title = str((reader.metadata or {}).get("/Title") or "").strip()
     except InputError:
         raise
     except Exception as exc:  # corrupt PDFs fail in many ways: PyPdfError, ValueError, NotImplementedError…
@@ -178,7 +179,6 @@ def load_pdf(path: Path, data: bytes) -> Loaded:
     text = "\n\n".join(p for p in pages if p)
     if not text.strip():
         raise _bad(path, "PDF 没有文本层（可能是扫描件，需先做 OCR）", "the PDF has no text layer (scanned? run OCR first)")
-    title = str((reader.metadata or {}).get("/Title") or "").strip()
     return title, text, {"pages": len(pages)}
 
 
