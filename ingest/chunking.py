@@ -4,8 +4,8 @@ Written by hand because no library splitter both understands Chinese inline head
 character offsets (llama-index's splitters return strings). Sentences come from
 ``jiceng.text.sentence_spans`` so chunks and citations agree on sentence edges.
 
-Headings: Markdown ``#`` lines, and Chinese numbered headings ``一、`` ``(一)``/``（一）`` ``1.``/``1、``
-``(1)``/``（1）`` at a line start or right after a sentence end. Official texts often run a heading
+Headings: Markdown ``#`` lines, and Chinese numbered headings ``第一章`` ``第一节`` ``一、`` ``(一)``/``（一）``
+``1.``/``1、`` ``(1)``/``（1）`` at a line start or right after a sentence end. Official texts often run a heading
 straight into its body without punctuation ("(三)充分发挥德治的教化作用德治是基层治理的长效手段。"), so
 the heading end is guessed, see ``_inline_heading_end``.
 """
@@ -29,6 +29,8 @@ _MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _CN_NUM = "一二三四五六七八九十百零〇"
 # Rank after Markdown levels 1-6: the usual order of Chinese official documents.
 _MARKERS = (
+    (8, rf"第[{_CN_NUM}]+[章编]"),  # regulations: 第一章 总则 (第X条 are articles: body, not headings)
+    (9, rf"第[{_CN_NUM}]+节"),
     (10, rf"[{_CN_NUM}]+、"),
     (11, rf"[（(][{_CN_NUM}]+[）)]"),
     (12, r"\d{1,2}[.．、](?![\d.．])"),

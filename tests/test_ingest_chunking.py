@@ -116,3 +116,13 @@ def test_numbered_list_items_that_are_sentences_stay_body() -> None:
 )
 def test_inline_lists_and_numbers_are_not_headings(text: str) -> None:
     assert find_headings(text) == []
+
+
+def test_regulation_chapters_and_sections_nest_and_articles_stay_body() -> None:
+    text = "第一章　总则\n第一条　为了加强社区治理，制定本条例。\n第一节　机构\n第二条　社区设居民委员会。\n第二章　附则\n第三条　本条例自公布之日起施行。"
+    sections = {c.text: c.section for c in chunk_document(_doc(text), Settings())}
+    assert sections == {
+        "第一条　为了加强社区治理，制定本条例。": "第一章　总则",
+        "第二条　社区设居民委员会。": "第一章　总则 › 第一节　机构",
+        "第三条　本条例自公布之日起施行。": "第二章　附则",
+    }
