@@ -17,21 +17,36 @@ err_console = Console(stderr=True)
 
 
 def eval_command(
-    set_path: Path = typer.Option(None, "--set", help="评估集 JSONL（默认内置 gold 集）/ eval set JSONL (default: bundled gold set)."),
+    set_path: Path = typer.Option(
+        None, "--set", help="评估集 JSONL（默认内置 gold 集）/ eval set JSONL (default: bundled gold set)."
+    ),
     split: str = typer.Option("all", "--split", help="dev | test | all"),
     modes: list[str] = typer.Option(
         None, "--mode", "-m",
         help="hybrid（默认流程）| bm25 | dense | naive | all；可重复 / repeatable (default hybrid).",
     ),
-    url: str = typer.Option(None, "--url", help="评估运行中的服务器 / evaluate a running server, e.g. http://127.0.0.1:8000"),
-    json_out: bool = typer.Option(False, "--json", help="输出 JSON（每个模式一个对象）/ print one JSON object per mode."),
-    out: Path = typer.Option(None, "--out", help="报告目录：report.json/.md、PNG 图 / write reports and charts here."),
-    judge: bool = typer.Option(False, "--judge", help="用已配置的 LLM 评审忠实度 / LLM faithfulness judge (needs JICENG_LLM_BASE_URL)."),
+    url: str = typer.Option(
+        None, "--url", help="评估运行中的服务器 / evaluate a running server, e.g. http://127.0.0.1:8000"
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="输出 JSON（每个模式一个对象）/ print one JSON object per mode."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="报告目录：report.json/.md、PNG 图 / write reports and charts here."
+    ),
+    judge: bool = typer.Option(
+        False, "--judge", help="用已配置的 LLM 评审忠实度 / LLM faithfulness judge (needs JICENG_LLM_BASE_URL)."
+    ),
     compare: tuple[Path, Path] | None = typer.Option(
         None, "--compare", help="比较两次结果 A.json B.json / diff two results (--json output or report.json)."
     ),
-    gate: bool = typer.Option(False, "--gate", help="在 test 集上检查内置阈值，不达标则非零退出 / fail when a metric drops below evals/thresholds.json."),
-    thresholds_path: Path = typer.Option(None, "--check-thresholds", help="同 --gate，但用指定阈值文件 / --gate with this thresholds file."),
+    gate: bool = typer.Option(
+        False, "--gate",
+        help="在 test 集上检查内置阈值，不达标则非零退出 / fail when a metric drops below evals/thresholds.json.",
+    ),
+    thresholds_path: Path = typer.Option(
+        None, "--check-thresholds", help="同 --gate，但用指定阈值文件 / --gate with this thresholds file."
+    ),
 ) -> None:
     """评估答案质量：检索命中、引文精确率/召回率、拒答、延迟。Evaluate answer quality: retrieval, citations, abstention, latency."""
     from jiceng.evals import gate as gate_mod
