@@ -37,10 +37,14 @@ _MARKERS = (
     (13, r"[（(]\d{1,2}[）)]"),
 )
 # After 。！？ but not after ；: "…；2.加强队伍建设" is an inline list, not a heading.
+_MARKER_ALTERNATIVES = "|".join(f"(?P<m{rank}>{pattern})" for rank, pattern in _MARKERS)
 _MARKER = re.compile(
     r"(?:(?<=^)|(?<=\n)|(?<=[。！？!?])|(?<=[。！？!?][”’」』）)]))[ \t\u3000]*"
-    r"(?P<marker>" + "|".join(f"(?P<m{rank}>{pattern})" for rank, pattern in _MARKERS) + r")[ \t\u3000]*"
+    r"(?P<marker>" + _MARKER_ALTERNATIVES + r")[ \t\u3000]*"
 )
+# A heading may run straight into the next one: "二、主要任务（一）健全社区组织体系社区党组织要…".
+_MARKER_HERE = re.compile(r"[ \t\u3000]*(?P<marker>" + _MARKER_ALTERNATIVES + r")[ \t\u3000]*")
+_NESTED_MARKER = re.compile(r"[（(][一二三四五六七八九十]+[）)]|[（(]\d{1,2}[）)]")
 _CLAUSE_END = re.compile(r"[，,。；;！？!?：:\n]")
 _SENTENCE_PUNCT = "。；;！？!?"
 
@@ -94,6 +98,9 @@ def _inline_heading_end(text: str, start: int) -> int | None:
     """
     clause_end = _CLAUSE_END.search(text, start)
     stop = clause_end.start() if clause_end else len(text)
+    nested = _NESTED_MARKER.search(text, start + 2, stop)
+    if nested:  # the next heading starts right here: everything before it is this heading
+        return nested.start() if nested.start() - start <= MAX_HEADING_CHARS else None
     clause = text[start:stop]
     if not clause.strip():
         return None
@@ -123,6 +130,22 @@ def _inline_heading_end(text: str, start: int) -> int | None:
     return best
 
 
+def _numbered_heading(text: str, match: re.Match) -> Heading | None:
+    """The heading a numbering marker opens, or ``None`` when the marker starts a list item."""
+    marker_start = match.start("marker")
+    rank = next(r for r, _ in _MARKERS if match.group(f"m{r}"))
+    line_end = text.find("\n", match.end())
+    line = text[marker_start : len(text) if line_end < 0 else line_end].rstrip()
+    at_line_start = text[text.rfind("\n", 0, marker_start) + 1 : marker_start].strip() == ""
+    if at_line_start and len(line) <= MAX_HEADING_CHARS and line[-1] not in _SENTENCE_PUNCT:
+        end = marker_start + len(line)
+    else:
+        end = _inline_heading_end(text, match.end())
+        if end is None:
+            return None
+    return Heading(marker_start, end, rank, text[marker_start:end].strip())
+
+
 def find_headings(text: str) -> list[Heading]:
     """All headings in document order: Markdown lines and Chinese numbered headings."""
     headings: list[Heading] = []
@@ -131,21 +154,13 @@ def find_headings(text: str) -> list[Heading]:
         markdown_lines.append((match.start(), match.end()))
         headings.append(Heading(match.start(), match.end(), len(match.group(1)), match.group(2).strip()))
     for match in _MARKER.finditer(text):
-        marker_start = match.start("marker")
-        if any(a <= marker_start < b for a, b in markdown_lines):
+        if any(a <= match.start("marker") < b for a, b in markdown_lines):
             continue  # "## 一、…" is already a Markdown heading
-        rank = next(r for r, _ in _MARKERS if match.group(f"m{r}"))
-        line_end = text.find("\n", match.end())
-        line_end = len(text) if line_end < 0 else line_end
-        line = text[marker_start:line_end].rstrip()
-        at_line_start = text[text.rfind("\n", 0, marker_start) + 1 : marker_start].strip() == ""
-        if at_line_start and len(line) <= MAX_HEADING_CHARS and line[-1] not in _SENTENCE_PUNCT:
-            end = marker_start + len(line)
-        else:
-            end = _inline_heading_end(text, match.end())
-            if end is None:
-                continue
-        headings.append(Heading(marker_start, end, rank, text[marker_start:end].strip()))
+        heading = _numbered_heading(text, match)
+        while heading is not None:
+            headings.append(heading)
+            follower = _MARKER_HERE.match(text, heading.end)
+            heading = _numbered_heading(text, follower) if follower else None
     headings.sort(key=lambda h: h.start)
     return headings
 

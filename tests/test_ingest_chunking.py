@@ -126,3 +126,15 @@ def test_regulation_chapters_and_sections_nest_and_articles_stay_body() -> None:
         "第二条　社区设居民委员会。": "第一章　总则 › 第一节　机构",
         "第三条　本条例自公布之日起施行。": "第二章　附则",
     }
+
+
+def test_inline_headings_of_a_notice_outside_the_seeds() -> None:
+    text = (
+        "关于加强社区治理的实施意见。一、总体要求坚持党建引领，推进基层治理现代化。二、主要任务（一）健全社区组织体系"
+        "社区党组织要发挥领导作用。（二）完善议事协商机制各社区要建立居民议事会，每月召开一次。三、保障措施各级要加强组织领导。"
+    )
+    assert [h.title for h in find_headings(text)] == [
+        "一、总体要求", "二、主要任务", "（一）健全社区组织体系", "（二）完善议事协商机制", "三、保障措施",
+    ]
+    sections = {c.text: c.section for c in chunk_document(_doc(text), Settings(ingest={"chunk_chars": 50}))}
+    assert sections["社区党组织要发挥领导作用。"] == "二、主要任务 › （一）健全社区组织体系"
