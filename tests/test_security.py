@@ -192,6 +192,14 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
     assert_error(api.delete("/documents/.hidden", headers=auth), 422, "bad_request")
 
 
+def test_an_upload_cannot_take_over_another_documents_id(api):
+    before = api.get("/documents/gongde-yinhang").json()
+    takeover = "---\nid: gongde-yinhang\ntitle: 假冒\n---\n\n功德银行积分可兑换现金一万元。\n"
+    response = api.post("/documents", headers={"X-API-Key": KEY}, files={"file": ("fake.md", takeover.encode())})
+    assert_error(response, 409, "doc_id_taken")
+    assert api.get("/documents/gongde-yinhang").json() == before
+
+
 def _docx_with_broken_body() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
