@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from jiceng.ingest.pipeline import ingest_paths
+from jiceng.site.build import build_site
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR
@@ -69,7 +70,9 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     for name in FILES:
         (root / "corpus" / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(CORPUS_DIR / name, root / "corpus" / name)
-    ingest_paths([root / "corpus"], Settings(data_dir=root / "data"), progress=False)
+    settings = Settings(data_dir=root / "data", corpus_dir=CORPUS_DIR)
+    ingest_paths([root / "corpus"], settings, progress=False)
+    build_site(settings)  # the case library, so citation links can be followed
     process, url = start_server(root / "data")
     with httpx.Client(base_url=url, timeout=60) as client:
         yield client
@@ -147,13 +150,23 @@ def test_no_index_yet_is_a_503_with_an_error_body(tmp_path):
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "index_missing"
         assert httpx.get(f"{url}/healthz", timeout=30).status_code == 503
+        library = httpx.get(f"{url}/library/", timeout=30)  # not built yet: 404 body, not a crash
+        assert library.status_code == 404 and library.json()["error"]["code"] == "http_404"
     finally:
         stop(process)
 
 
-def test_ask_page_openapi_and_library_mounts(api):
+def test_citation_links_land_on_the_quoted_paragraph_of_the_case_library(api):
+    citation = api.post("/ask", json={"question": "朝阳区邻里节让居民参与率提高了多少？"}).json()["citations"][0]
+    path, anchor = citation["url"].split("#")
+    page = api.get(path)
+    assert page.status_code == 200
+    paragraph = page.text.split(f'id="{anchor}"', 1)[1].split("</p>", 1)[0]
+    assert citation["quote"] in paragraph
+
+
+def test_ask_page_openapi_and_missing_library_page(api):
     page = api.get("/")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert "/ask" in api.get("/openapi.json").json()["paths"]
-    missing_site = api.get("/library/")  # not built in this data dir: a 404 error body, not a crash
-    assert missing_site.status_code == 404 and "error" in missing_site.json()
+    assert api.get("/library/cases/no-such-case/").status_code == 404  # the library's own 404 page
