@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +14,7 @@ import pytest
 from jiceng.errors import IndexMissingError, InputError
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import open_current
+from jiceng.qa.schemas import AskResponse
 from jiceng.qa.service import QAService
 from jiceng.settings import Settings
 
@@ -109,3 +114,30 @@ def test_service_switches_to_a_new_generation_between_requests(tmp_path):
     answer = service.ask("朝阳区邻里节让居民参与率提高了多少？")
     assert service.current().snapshot.generation != first_generation
     assert not answer.abstained and set(service.documents) == {"gongde-yinhang", "chaoyang-shequ-linlijie"}
+
+
+def jiceng(settings: Settings, *args: str) -> subprocess.CompletedProcess:
+    env = os.environ | {"JICENG_DATA_DIR": str(settings.data_dir)}
+    return subprocess.run(
+        [sys.executable, "-m", "jiceng.cli", *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_ask_and_search_json_print_the_api_objects(settings, service):
+    asked = jiceng(settings, "ask", "朝阳区邻里节让居民参与率提高了多少？", "--json")
+    assert asked.returncode == 0, asked.stderr
+    body = json.loads(asked.stdout)
+    assert body == AskResponse.of(service.ask("朝阳区邻里节让居民参与率提高了多少？")).model_dump() | {
+        "timings_ms": body["timings_ms"]
+    }
+    found = jiceng(settings, "search", "功德银行", "--json", "-k", "2")
+    assert [r["doc_id"] for r in json.loads(found.stdout)["results"]][0] == "gongde-yinhang"
+    pretty = jiceng(settings, "ask", "朝阳区邻里节的经费预算是多少？")
+    assert pretty.returncode == 0 and "知识库中没有找到" in pretty.stdout
+
+
+def test_cli_bad_question_is_a_bilingual_message_not_a_traceback(settings):
+    result = jiceng(settings, "ask", "   ")
+    assert result.returncode == 2
+    assert "问题不能为空" in result.stderr and "the question is empty" in result.stderr
+    assert "Traceback" not in result.stderr
