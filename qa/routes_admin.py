@@ -23,15 +23,15 @@ from typing import Annotated
 import filetype
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as PathParam
+from jiceng.ingest import store
+from jiceng.ingest.loaders import load_document
+from jiceng.ingest.pipeline import IngestReport, ingest_paths, remove_documents
+from jiceng.qa.schemas import DocumentSummary, ErrorBody
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jiceng.errors import BusyError, InputError, JicengError, NotFoundError
-from jiceng.ingest import store
-from jiceng.ingest.loaders import load_document
-from jiceng.ingest.pipeline import IngestReport, ingest_paths, remove_documents
-from jiceng.qa.schemas import DocumentSummary, ErrorBody
 from jiceng.settings import Settings
 
 UPLOADS_DIR = "uploads"
@@ -80,7 +80,9 @@ def require_api_key(
         )
     # compare_digest: the time taken does not reveal how much of a guessed key was right.
     if x_api_key is None or not hmac.compare_digest(x_api_key.encode(), settings.api_key.encode()):
-        raise Refused(401, "unauthorized", "缺少或错误的 X-API-Key 请求头", "missing or wrong X-API-Key header")
+        raise Refused(
+            401, "unauthorized", "缺少或错误的 X-API-Key 请求头", "missing or wrong X-API-Key header"
+        )
 
 
 AppSettings = Annotated[Settings, Depends(_settings)]
@@ -215,7 +217,9 @@ async def upload_document(request: Request, settings: AppSettings) -> UploadResu
     # limit: an anonymous or oversized upload is refused before a byte of it is spooled to disk.
     length = request.headers.get("content-length")
     if length is None or not length.isdigit():
-        raise Refused(411, "length_required", "上传需要 Content-Length 请求头", "uploads need a Content-Length header")
+        raise Refused(
+            411, "length_required", "上传需要 Content-Length 请求头", "uploads need a Content-Length header"
+        )
     if int(length) > settings.server.max_upload_mb * 1024 * 1024 + _ENVELOPE_BYTES:
         raise Refused(
             413,

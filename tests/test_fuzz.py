@@ -18,11 +18,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from jiceng.ingest.loaders import load_document
+from jiceng.ingest.pipeline import ingest_paths
 from schemathesis import GenerationMode
 
 from jiceng.errors import InputError
-from jiceng.ingest.loaders import load_document
-from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .test_security import KEY, copy_corpus, serve
@@ -41,7 +41,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 # schemathesis' pytest plugin does not run under pytest 9 ('Function' has no '_nodeid'), so its strategies
 # are driven with hypothesis directly: every operation, valid and invalid data, with and without the key.
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+FUZZ = settings(
+    max_examples=EXAMPLES, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 
 def _problem(response) -> str | None:
@@ -56,26 +58,30 @@ def _problem(response) -> str | None:
     return None
 
 
+def _fuzz(
+    operation, mode: GenerationMode, with_key: bool, statuses: Counter[int], problems: list[str]
+) -> None:
+    @FUZZ
+    @given(case=operation.as_strategy(mode))
+    def call(case) -> None:
+        if with_key:  # the writes run for real: random ids are 404s, random uploads refused
+            case.headers = {**(case.headers or {}), "X-API-Key": KEY}
+        response = case.call(timeout=120)
+        statuses[response.status_code] += 1
+        if (problem := _problem(response)) is not None:
+            problems.append(f"{operation.label} {mode.value} key={with_key}: {problem}")
+
+    with contextlib.suppress(Unsatisfiable):  # no invalid input exists for an operation without inputs
+        call()
+
+
 def test_generated_requests_never_get_a_5xx(server_url: str) -> None:
     schema = schemathesis.openapi.from_url(f"{server_url}/openapi.json")
     statuses: Counter[int] = Counter()
     problems: list[str] = []
     for result in schema.get_all_operations():
-        operation = result.ok()
         for mode, with_key in itertools.product(GenerationMode, (False, True)):
-
-            @FUZZ
-            @given(case=operation.as_strategy(mode))
-            def call(case) -> None:
-                if with_key:  # the writes run for real: random ids are 404s, random uploads refused
-                    case.headers = {**(case.headers or {}), "X-API-Key": KEY}
-                response = case.call(timeout=120)
-                statuses[response.status_code] += 1
-                if (problem := _problem(response)) is not None:
-                    problems.append(f"{operation.label} {mode.value} key={with_key}: {problem}")
-
-            with contextlib.suppress(Unsatisfiable):  # no invalid input exists for an operation without inputs
-                call()
+            _fuzz(result.ok(), mode, with_key, statuses, problems)
     print(f"\n{sum(statuses.values())} generated requests, statuses {dict(sorted(statuses.items()))}")
     assert not problems, "\n".join(problems[:10])
     assert sum(statuses.values()) >= 200 and any(s < 300 for s in statuses)

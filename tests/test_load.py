@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from jiceng.ingest.pipeline import ingest_paths
 
 from jiceng.bench.load import ask, drive, search
-from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR, REPO
@@ -42,7 +42,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.mark.parametrize("send", [ask, search], ids=["ask", "search"])
 def test_concurrent_clients_get_no_errors(server_url, send):
-    questions = [json.loads(line)["question"] for line in GOLD.read_text(encoding="utf-8").splitlines() if line]
+    questions = [
+        json.loads(line)["question"] for line in GOLD.read_text(encoding="utf-8").splitlines() if line
+    ]
     began = time.monotonic()
     # More questions than can be asked in the time: the clients stop at the deadline.
     result = drive(server_url, send, questions * 1000, concurrency=CLIENTS, time_limit_s=SECONDS)

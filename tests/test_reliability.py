@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-from jiceng.bench.load import free_port
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import current_generation, open_current
+
+from jiceng.bench.load import free_port
 from jiceng.settings import Settings
 
 from .test_security import FILES, KEY, copy_corpus, serve
@@ -30,8 +30,17 @@ from .test_store import _cached
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
-QUESTIONS = ["朝阳区邻里节让居民参与率提高了多少？", "功德银行积分可以兑换什么？", "党建引领基层治理面临哪些挑战？"]
-MORE = ["cases/yiyue-sihui.md", "cases/yishiting-moshi.md", "cases/shiyu-dezhi-tixi.md", "policies/dangjian-yinling-lilun-luoji.md"]
+QUESTIONS = [
+    "朝阳区邻里节让居民参与率提高了多少？",
+    "功德银行积分可以兑换什么？",
+    "党建引领基层治理面临哪些挑战？",
+]
+MORE = [
+    "cases/yiyue-sihui.md",
+    "cases/yishiting-moshi.md",
+    "cases/shiyu-dezhi-tixi.md",
+    "policies/dangjian-yinling-lilun-luoji.md",
+]
 REVISION = "（修订版说明：本文档已更新。）\n\n"
 
 
@@ -60,7 +69,9 @@ def test_ask_answers_whole_from_one_generation_while_ingest_switches(tmp_path):
         env = {**os.environ, "JICENG_DATA_DIR": str(tmp_path / "data")}
         ingest = subprocess.Popen(
             [BIN / "jiceng", "ingest", str(revised_corpus(tmp_path)), "--json"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         responses: list[tuple[float, httpx.Response]] = []
         stop_at: list[float] = []
@@ -84,7 +95,10 @@ def test_ask_answers_whole_from_one_generation_while_ingest_switches(tmp_path):
             stop_at.append(switched + 3)  # keep asking a little after the switch
             for thread in threads:
                 thread.join(timeout=120)
-        new = {d["doc_id"]: client.get(f"/documents/{d['doc_id']}").json()["text"] for d in client.get("/documents").json()}
+        new = {
+            d["doc_id"]: client.get(f"/documents/{d['doc_id']}").json()["text"]
+            for d in client.get("/documents").json()
+        }
         assert all(new[d] == REVISION + old[d] for d in doc_ids)
         assert len(new) == client.get("/healthz").json()["documents"] == len(FILES + MORE)
 
@@ -92,10 +106,14 @@ def test_ask_answers_whole_from_one_generation_while_ingest_switches(tmp_path):
     served = [versions_matching(r.json(), [old, new]) for _, r in responses]
     assert all(served), "an answer mixed two versions or quoted text that is not in the document"
     assert any(v == [0] for v in served), "no answer came from the old generation during the ingest"
-    assert any(v == [1] for (t, _), v in zip(responses, served) if t > switched), "no answer from the new generation"
+    assert any(v == [1] for (t, _), v in zip(responses, served) if t > switched), (
+        "no answer from the new generation"
+    )
     assert len(responses) >= 10
-    print(f"\n{len(responses)} answers during the ingest: {served.count([0])} old generation, "
-          f"{served.count([1])} new, 0 mixed, all 200")
+    print(
+        f"\n{len(responses)} answers during the ingest: {served.count([0])} old generation, "
+        f"{served.count([1])} new, 0 mixed, all 200"
+    )
 
 
 @pytest.fixture()
@@ -104,10 +122,13 @@ def chroma(tmp_path: Path):
     port, path, procs = free_port(), tmp_path / "chroma-server", []
 
     def start() -> None:
-        procs.append(subprocess.Popen(
-            [BIN / "chroma", "run", "--path", str(path), "--port", str(port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [BIN / "chroma", "run", "--path", str(path), "--port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -131,8 +152,13 @@ def chroma(tmp_path: Path):
 
 def test_chroma_down_is_a_503_and_answers_resume_when_it_returns(tmp_path, chroma):
     url, start, kill = chroma
-    ingest_paths([copy_corpus(tmp_path)], Settings(data_dir=tmp_path / "data", chroma_url=url), progress=False)
-    with serve(tmp_path, JICENG_CHROMA_URL=url) as server, httpx.Client(base_url=server.url, timeout=60) as client:
+    ingest_paths(
+        [copy_corpus(tmp_path)], Settings(data_dir=tmp_path / "data", chroma_url=url), progress=False
+    )
+    with (
+        serve(tmp_path, JICENG_CHROMA_URL=url) as server,
+        httpx.Client(base_url=server.url, timeout=60) as client,
+    ):
         question = {"question": QUESTIONS[0]}
         assert client.post("/ask", json=question).status_code == 200
         kill()
@@ -142,7 +168,9 @@ def test_chroma_down_is_a_503_and_answers_resume_when_it_returns(tmp_path, chrom
             assert error["code"] == "backend_unavailable" and "无法连接 Chroma" in error["message"]
         start()
         deadline = time.monotonic() + 30
-        while (response := client.post("/ask", json=question)).status_code != 200 and time.monotonic() < deadline:
+        while (
+            response := client.post("/ask", json=question)
+        ).status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.5)
         assert response.status_code == 200 and response.json()["citations"]
 
@@ -151,14 +179,18 @@ def test_server_killed_mid_upload_leaves_a_valid_index_and_writes_work_after_res
     data = tmp_path / "data"
     ingest_paths([copy_corpus(tmp_path)], Settings(data_dir=data), progress=False)
     good = current_generation(Settings(data_dir=data))
-    big = "\n\n".join(f"第{i}号社区建立了居民议事会，每月讨论停车、绿化和养老服务等公共事务。" * 3 for i in range(30))
+    big = "\n\n".join(
+        f"第{i}号社区建立了居民议事会，每月讨论停车、绿化和养老服务等公共事务。" * 3 for i in range(30)
+    )
     auth = {"X-API-Key": KEY}
     cache = data / "cache" / "ingest.sqlite"
     cached_before = _cached(cache)
     server = serve(tmp_path, JICENG_API_KEY=KEY, JICENG_EMBEDDING_BATCH_SIZE="2")
     with httpx.Client(base_url=server.url, timeout=120) as client:
         upload = threading.Thread(
-            target=lambda: _swallow(lambda: client.post("/documents", headers=auth, files={"file": ("议事会.txt", big.encode())}))
+            target=lambda: _swallow(
+                lambda: client.post("/documents", headers=auth, files={"file": ("议事会.txt", big.encode())})
+            )
         )
         upload.start()
         deadline = time.monotonic() + 60
@@ -171,7 +203,10 @@ def test_server_killed_mid_upload_leaves_a_valid_index_and_writes_work_after_res
     assert current_generation(Settings(data_dir=data)) == good  # the switch never happened
     snapshot = open_current(Settings(data_dir=data))
     assert set(snapshot.documents) == {Path(name).stem for name in FILES}
-    with serve(tmp_path, JICENG_API_KEY=KEY) as again, httpx.Client(base_url=again.url, timeout=120) as client:
+    with (
+        serve(tmp_path, JICENG_API_KEY=KEY) as again,
+        httpx.Client(base_url=again.url, timeout=120) as client,
+    ):
         assert client.post("/ask", json={"question": QUESTIONS[1]}).json()["citations"]
         # The dead process's locks went with it; the stored file is ingested by the next write.
         report = client.post("/reindex", headers=auth)

@@ -24,16 +24,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from jiceng.ingest.pipeline import ingest_paths
 
 from jiceng.bench.load import Server, free_port
-from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR
 
 pytestmark = pytest.mark.slow
 
-FILES = ["cases/chaoyang-shequ-linlijie.md", "cases/gongde-yinhang.md", "policies/dangjian-chuangxin-tiaozhan-yingdui.md"]
+FILES = [
+    "cases/chaoyang-shequ-linlijie.md",
+    "cases/gongde-yinhang.md",
+    "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
+]
 KEY = "k3y-for-tests-only"
 ORIGIN = "http://intranet.example"
 UPLOAD_LIMIT_MB = 0.05
@@ -77,9 +81,9 @@ def api(root: Path) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="module")
 def keyless(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
     """Default settings: no API key, no CORS (and no index: writes must be refused before anything)."""
-    with serve(tmp_path_factory.mktemp("keyless"), ready_path="/openapi.json") as server:
-        with httpx.Client(base_url=server.url, timeout=60) as client:
-            yield client
+    server = serve(tmp_path_factory.mktemp("keyless"), ready_path="/openapi.json")
+    with server, httpx.Client(base_url=server.url, timeout=60) as client:
+        yield client
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> None:
@@ -96,7 +100,11 @@ RAW = {"content-type": "application/json"}
     ("request_kwargs", "status", "code"),
     [
         ({"json": {"question": " \n\t\u3000 "}}, 400, "empty_question"),
-        ({"json": {"question": "邻里节", "topk": 3}}, 422, "bad_request"),  # unknown field: a typo is not ignored
+        (
+            {"json": {"question": "邻里节", "topk": 3}},
+            422,
+            "bad_request",
+        ),  # unknown field: a typo is not ignored
         ({"json": {"question": "邻里节", "top_k": True}}, 422, "bad_request"),
         ({"json": {"question": "邻里节", "top_k": "5"}}, 422, "bad_request"),
         ({"json": {"question": "邻里节", "top_k": 5.5}}, 422, "bad_request"),
@@ -113,7 +121,11 @@ RAW = {"content-type": "application/json"}
         ({"json": {"question": "邻\x00里节"}}, 400, "bad_question"),
         ({"json": {"question": "邻里节\x1b[31m"}}, 400, "bad_question"),
         ({"json": {"question": "邻里\u202e节"}}, 400, "bad_question"),  # bidi override
-        ({"content": b'{"question": "\\ud800\\u90bb\\u91cc"}', "headers": RAW}, 400, "bad_question"),  # lone surrogate
+        (
+            {"content": b'{"question": "\\ud800\\u90bb\\u91cc"}', "headers": RAW},
+            400,
+            "bad_question",
+        ),  # lone surrogate
         ({"content": b'{"question": "\xff\xfe\xba"}', "headers": RAW}, 400, "http_400"),  # invalid UTF-8
         ({"content": b'{"question": ', "headers": RAW}, 422, "bad_request"),  # truncated JSON
         ({"content": b"[]", "headers": RAW}, 422, "bad_request"),
@@ -159,10 +171,18 @@ def test_writes_are_disabled_without_a_configured_key(keyless):
 
 def test_a_missing_or_wrong_key_is_401_and_changes_nothing(api):
     before = api.get("/healthz").json()["generation"]
-    for headers in ({}, {"X-API-Key": ""}, {"X-API-Key": KEY.upper()}, {"X-API-Key": KEY + "x"}, {"X-API-Key": KEY[:-1]}):
+    for headers in (
+        {},
+        {"X-API-Key": ""},
+        {"X-API-Key": KEY.upper()},
+        {"X-API-Key": KEY + "x"},
+        {"X-API-Key": KEY[:-1]},
+    ):
         assert_error(api.post("/reindex", headers=headers), 401, "unauthorized")
         assert_error(api.delete("/documents/gongde-yinhang", headers=headers), 401, "unauthorized")
-        upload = api.post("/documents", headers=headers, files={"file": ("a.txt", "网格员每天巡查社区。".encode())})
+        upload = api.post(
+            "/documents", headers=headers, files={"file": ("a.txt", "网格员每天巡查社区。".encode())}
+        )
         assert_error(upload, 401, "unauthorized")
     assert api.get("/healthz").json()["generation"] == before
     assert api.get("/documents/gongde-yinhang").status_code == 200
@@ -172,7 +192,9 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
     auth = {"X-API-Key": KEY}
     before = {d["doc_id"] for d in api.get("/documents").json()}
     text = "xx社区推行“楼道微花园”项目，由12名志愿者每周六清理楼道杂物并种植花草。"
-    response = api.post("/documents", headers=auth, files={"file": ("../../etc/楼道 微花园.txt", text.encode())})
+    response = api.post(
+        "/documents", headers=auth, files={"file": ("../../etc/楼道 微花园.txt", text.encode())}
+    )
     assert response.status_code == 201, response.text
     doc_id = response.json()["document"]["doc_id"]
     assert response.json()["report"]["added"] == 1
@@ -181,7 +203,9 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
     assert (uploads / "楼道_微花园.txt").read_text(encoding="utf-8") == text
     # The earlier documents are all still there, next to the new one.
     assert {d["doc_id"] for d in api.get("/documents").json()} == before | {doc_id}
-    assert api.get("/search", params={"q": "楼道微花园志愿者", "k": 1}).json()["results"][0]["doc_id"] == doc_id
+    assert (
+        api.get("/search", params={"q": "楼道微花园志愿者", "k": 1}).json()["results"][0]["doc_id"] == doc_id
+    )
     assert api.get(f"/documents/{doc_id}").json()["text"] == text
 
     assert api.delete(f"/documents/{doc_id}", headers=auth).status_code == 200
@@ -195,7 +219,9 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
 def test_an_upload_cannot_take_over_another_documents_id(api):
     before = api.get("/documents/gongde-yinhang").json()
     takeover = "---\nid: gongde-yinhang\ntitle: 假冒\n---\n\n功德银行积分可兑换现金一万元。\n"
-    response = api.post("/documents", headers={"X-API-Key": KEY}, files={"file": ("fake.md", takeover.encode())})
+    response = api.post(
+        "/documents", headers={"X-API-Key": KEY}, files={"file": ("fake.md", takeover.encode())}
+    )
     assert_error(response, 409, "doc_id_taken")
     assert api.get("/documents/gongde-yinhang").json() == before
 
@@ -279,7 +305,9 @@ def test_a_write_while_another_runs_is_409(api, root):
         assert_error(api.post("/reindex", headers=auth), 409, "busy")
         assert_error(api.delete("/documents/gongde-yinhang", headers=auth), 409, "busy")
     with held(root / "data" / "ingest.lock"):  # `jiceng ingest` from the shell
-        response = api.post("/documents", headers=auth, files={"file": ("a.txt", "网格员每天巡查社区。".encode())})
+        response = api.post(
+            "/documents", headers=auth, files={"file": ("a.txt", "网格员每天巡查社区。".encode())}
+        )
         assert_error(response, 409, "busy")
         assert_error(api.post("/reindex", headers=auth), 409, "busy")
     assert not any((root / "data" / "uploads").iterdir())  # the refused upload was taken back
@@ -308,7 +336,9 @@ def test_cors_only_for_configured_origins(api, keyless):
 
 def test_planted_html_comes_back_as_json_text_not_markup(api):
     auth = {"X-API-Key": KEY}
-    response = api.post("/documents", headers=auth, files={"file": ("planted.md", f"# 留言板\n\n{PLANTED}\n".encode())})
+    response = api.post(
+        "/documents", headers=auth, files={"file": ("planted.md", f"# 留言板\n\n{PLANTED}\n".encode())}
+    )
     assert response.status_code == 201, response.text
     doc_id = response.json()["document"]["doc_id"]
     document = api.get(f"/documents/{doc_id}")
@@ -333,7 +363,9 @@ def test_case_library_shows_planted_html_as_text(tmp_path):
     out = tmp_path / "site"
     subprocess.run(
         [Path(sys.executable).parent / "jiceng", "site", "build", "--out", str(out)],
-        env={**os.environ, **env}, check=True, capture_output=True,
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
     )
     page = (out / "cases" / "gongde-yinhang" / "index.html").read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x onerror=alert(1)&gt;" in page
