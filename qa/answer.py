@@ -67,6 +67,9 @@ _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不
 # Calibrated on qa/devset.jsonl (answerable and unanswerable questions); see docs/answers.md.
 MIN_CONTEXT_COVERAGE = 0.62
 MIN_SENTENCE_COVERAGE = 0.3
+# A further sentence joins the answer when it scores at least this share of the best one. On the gold
+# dev split 0.85 vs best-only: key coverage 0.824 vs 0.813, citation precision 0.866 vs 0.902.
+RUNNER_UP = 0.85
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
 
@@ -291,7 +294,7 @@ def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evid
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
-        if evidence.score < 0.85 * best.score or not (evidence.cue_ok and evidence.focus_ok):
+        if evidence.score < RUNNER_UP * best.score or not (evidence.cue_ok and evidence.focus_ok):
             continue
         if any(_overlap(e.span, evidence.span) or e.text == evidence.text for e in chosen):
             continue
