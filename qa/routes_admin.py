@@ -66,8 +66,11 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+AppSettings = Annotated[Settings, Depends(_settings)]
+
+
 def require_api_key(
-    settings: Annotated[Settings, Depends(_settings)],
+    settings: AppSettings,
     x_api_key: Annotated[str | None, Header(alias="X-API-Key", description="settings.api_key")] = None,
 ) -> None:
     """403 while no key is configured (writes are off, not open); 401 for a missing or wrong key."""
@@ -85,7 +88,6 @@ def require_api_key(
         )
 
 
-AppSettings = Annotated[Settings, Depends(_settings)]
 ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 403, 404, 409, 411, 413, 415, 422, 503)}
 admin_router = APIRouter(
     tags=["写入 / writes (X-API-Key)"], responses=ERRORS, dependencies=[Depends(require_api_key)]
