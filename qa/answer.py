@@ -18,16 +18,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from jiceng.qa.links import document_url
+
 from jiceng.settings import Settings
 from jiceng.text import normalize_question, sentence_spans, to_simplified, tokenize, words
 from jiceng.types import Answer, Citation, Document, Passage
-from jiceng.qa.links import document_url
 
 # Question words that set the answer type or carry no topic; they never count as content terms.
 QUESTION_WORDS = frozenset(
-    "多少 几 几个 几年 哪一年 哪年 一年 何时 什么 时候 什么时候 怎么样 怎么 怎样 如何 哪些 哪个 哪里 哪儿 "
-    "谁 是 能 能否 可否 可以 会 是否 有没有 能不能 可不可以 吗 呢 请问 了 有 多 大 高 家 个 项 "
-    "具体 主要 一下 告诉 介绍 请 我 你 要 怎么办 多久 之后 以后 一般 几名 哪家 哪位 指 叫 叫做 情况 多长时间 多长 多少钱".split()
+    [
+        "多少", "几", "几个", "几年", "哪一年", "哪年", "一年", "何时", "什么", "时候", "什么时候", "怎么样", "怎么", "怎样", "如何", "哪些",
+        "哪个", "哪里", "哪儿", "谁", "是", "能", "能否", "可否", "可以", "会", "是否", "有没有", "能不能", "可不可以", "吗", "呢", "请问",
+        "了", "有", "多", "大", "高", "家", "个", "项", "具体", "主要", "一下", "告诉", "介绍", "请", "我", "你", "要", "怎么办",
+        "多久", "之后", "以后", "一般", "几名", "哪家", "哪位", "指", "叫", "叫做", "情况", "多长时间", "多长", "多少钱",
+    ]
 )
 # A few change verbs the sources and askers use interchangeably (提高 vs the sources' 提升).
 _SYNONYMS = [frozenset(g.split()) for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法")]
@@ -55,8 +59,8 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # measures, not by the line describing the problem.
 _HOW = re.compile(r"怎样|如何|怎么|办法|对策|措施|做法")
 _LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
-_PROBLEM_LABELS = frozenset("表现 难题 背景 挑战".split())
-_MEASURE_LABELS = frozenset("对策 做法 具体做法 创新实践 创新做法 措施".split())
+_PROBLEM_LABELS = frozenset(["表现", "难题", "背景", "挑战"])
+_MEASURE_LABELS = frozenset(["对策", "做法", "具体做法", "创新实践", "创新做法", "措施"])
 # Where the question asks: its focus is the content word next to one of these (…的预算是多少, 哪家公司).
 _ASKING = re.compile(
     r"多少|几[个位项家次名人天倍]?|哪一?年|哪些|哪个|哪家|哪位|哪里|什么时候|什么|怎么样|怎么办|怎么|怎样|如何|"

@@ -16,9 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from jiceng.errors import JicengError
+from jiceng.qa.routes_admin import admin_router
 from jiceng.qa.schemas import (
     AskRequest,
     AskResponse,
@@ -28,8 +26,10 @@ from jiceng.qa.schemas import (
     Health,
     SearchResponse,
 )
-from jiceng.qa.routes_admin import admin_router
 from jiceng.qa.service import QAService
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jiceng.errors import JicengError
 from jiceng.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jiceng.site.urls import library_url
+
 from jiceng.types import Document
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import httpx
 import numpy as np
-
 from jiceng.evals.goldset import load_eval_set
 from jiceng.evals.metrics import percentile, retrieval_scores
 from jiceng.qa.retrieval import fuse
+
 from jiceng.settings import get_settings
 from jiceng.text import normalize_question
 
@@ -39,15 +40,11 @@ def measure_fusion(set_path: Path | None, split: str) -> None:
         query = normalize_question(item.question)
         vector = np.asarray(snapshot.embedder.embed_queries([query]))[0]
         runs.append((snapshot.bm25_search(query, depth), snapshot.dense_search(vector, depth), item.gold))
-    methods = {
-        "bm25": lambda lex, den: lex,
-        "dense": lambda lex, den: den,
-        **{f"rrf k={k}": (lambda k: lambda lex, den: fuse([lex, den], "rrf", rrf_k=k))(k) for k in (10, 60)},
-        **{
-            f"weighted bm25={w}": (lambda w: lambda lex, den: fuse([lex, den], "weighted", bm25_weight=w))(w)
-            for w in (0.3, 0.5, 0.6, 0.7, 0.8)
-        },
-    }
+    methods = {"bm25": lambda lex, den: lex, "dense": lambda lex, den: den}
+    for k in (10, 60):
+        methods[f"rrf k={k}"] = partial(_fused, method="rrf", rrf_k=k)
+    for w in (0.3, 0.5, 0.6, 0.7, 0.8):
+        methods[f"weighted bm25={w}"] = partial(_fused, method="weighted", bm25_weight=w)
     print(f"{len(items)} answerable questions, {len(snapshot.chunks)} chunks, candidates={depth}")
     print(f"{'method':<20} hit@1  hit@3  hit@5  mrr@10")
     for name, method in methods.items():
@@ -64,6 +61,10 @@ def measure_fusion(set_path: Path | None, split: str) -> None:
         print(f", llama-index QueryFusionRetriever {theirs * 1000:.3f} ms (same candidate lists)")
     except ImportError as exc:
         print(f" (llama-index not measured: {exc})")
+
+
+def _fused(lex, den, **how):
+    return fuse([lex, den], **how)
 
 
 def _time_per_query(fusion, runs) -> float:
@@ -84,7 +85,7 @@ def _llama_index_fusion(snapshot):
             super().__init__()
             self.hits: list[tuple[int, float]] = []
 
-        def _retrieve(self, query_bundle):  # noqa: ANN001, ANN202
+        def _retrieve(self, query_bundle):
             return [
                 NodeWithScore(node=TextNode(id_=snapshot.chunks[i].chunk_id, text=snapshot.chunks[i].text), score=s)
                 for i, s in self.hits
@@ -95,7 +96,7 @@ def _llama_index_fusion(snapshot):
         [lexical, dense], llm=MockLLM(), mode="reciprocal_rerank", num_queries=1, use_async=False, similarity_top_k=K
     )
 
-    def run(lex, den):  # noqa: ANN001, ANN202
+    def run(lex, den):
         lexical.hits, dense.hits = lex, den
         return fusion.retrieve("q")
 

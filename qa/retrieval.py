@@ -16,9 +16,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
+from jiceng.qa.links import document_url
 
 from jiceng.errors import InputError
-from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import normalize_question, to_simplified
 from jiceng.types import Chunk, Document, Passage

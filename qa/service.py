@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jiceng.errors import InputError, NotFoundError
 from jiceng.qa.answer import TermStats, answer_extractive
 from jiceng.qa.retrieval import HybridRetriever, Snapshot
+
+from jiceng.errors import InputError, NotFoundError
 from jiceng.settings import Settings, get_settings
 from jiceng.types import Answer, Document, Passage
 

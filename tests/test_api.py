@@ -13,9 +13,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.site.build import build_site
+
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR
