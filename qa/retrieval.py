@@ -1,6 +1,8 @@
 """Hybrid retrieval: normalised question -> BM25 and dense candidates -> fusion -> metadata filters -> Passages.
 
-Passage scores are fused scores (weighted: 0..1), comparable within one result list only.
+``sources`` picks BM25 alone, dense alone or both (the default), so baselines and experiments run the
+same normalisation, filters and answerer as the real pipeline. Passage scores are fused scores
+(weighted: 0..1), or the one source's raw score (BM25 score, cosine), comparable within one result list only.
 
 Fusion is done here rather than with llama-index's ``QueryFusionRetriever``: with one query it
 only re-implements reciprocal-rank fusion, but needs both searches wrapped as ``BaseRetriever``
@@ -25,6 +27,8 @@ from jiceng.types import Chunk, Document, Passage
 
 FILTER_FIELDS = ("kind", "region", "path", "tags")
 FusionMethod = Literal["rrf", "weighted"]
+RetrievalSources = Literal["hybrid", "bm25", "dense"]
+SOURCES: tuple[RetrievalSources, ...] = ("hybrid", "bm25", "dense")
 # Weighted fusion with BM25 at 0.7 beat RRF on the gold dev split (hit@1 0.89 vs 0.79; 0.6-0.8 tie):
 # these questions share the sources' wording, and RRF lets a weak dense rank outvote a strong BM25
 # score. Measured with `python -m jiceng.qa.measure fusion`; figures in docs/answers.md.
@@ -67,6 +71,17 @@ def parse_filters(filters: Mapping[str, Any] | None) -> dict[str, tuple[str, ...
             )
         parsed[field] = tuple(to_simplified(v.strip()) for v in values)
     return parsed
+
+
+def check_sources(sources: Any) -> RetrievalSources:
+    """``sources`` if it names a known retrieval (hybrid, bm25, dense), else a bilingual ``InputError``."""
+    if sources not in SOURCES:
+        raise InputError(
+            f"不支持的检索方式：{sources}（可用：{'、'.join(SOURCES)}）",
+            f"unknown retrieval {sources!r}; use {', '.join(SOURCES)}",
+            code="bad_retrieval",
+        )
+    return sources
 
 
 def document_matches(doc: Document, filters: Mapping[str, tuple[str, ...]]) -> bool:
@@ -114,7 +129,7 @@ def fuse(
 
 
 class HybridRetriever:
-    """BM25 + dense search over one index snapshot (never mixes generations: it holds one)."""
+    """BM25 and/or dense search over one index snapshot (never mixes generations: it holds one)."""
 
     def __init__(self, snapshot: Snapshot, settings: Settings, method: FusionMethod = "weighted") -> None:
         self.snapshot = snapshot
@@ -127,8 +142,10 @@ class HybridRetriever:
         k: int,
         filters: Mapping[str, Any] | None = None,
         timings: dict[str, float] | None = None,
+        sources: RetrievalSources = "hybrid",
     ) -> list[Passage]:
-        """Ranked passages for ``question``; ``timings`` (if given) receives ms per stage."""
+        """Ranked passages for ``question`` from ``sources``; ``timings`` (if given) receives ms per stage."""
+        sources = check_sources(sources)
         timings = {} if timings is None else timings
         wanted = parse_filters(filters)
         clock = time.perf_counter()
@@ -141,17 +158,25 @@ class HybridRetriever:
 
         query = normalize_question(question)
         lap("normalise")
-        vector = np.asarray(self.snapshot.embedder.embed_queries([query]))[0]
-        lap("embed")
         n_chunks = len(self.snapshot.chunks)
         # Filters drop candidates after search, so a filtered query searches deeper.
         depth = min(n_chunks, self.settings.retrieval.candidates * (10 if wanted else 1))
-        lexical = self.snapshot.bm25_search(query, depth) if depth else []
-        lap("bm25")
-        dense = self.snapshot.dense_search(vector, depth) if depth else []
-        lap("dense")
+        lexical: list[tuple[int, float]] = []
+        dense: list[tuple[int, float]] = []
+        if sources != "bm25":  # a BM25-only query pays no embedding
+            vector = np.asarray(self.snapshot.embedder.embed_queries([query]))[0]
+            lap("embed")
+            dense = self.snapshot.dense_search(vector, depth) if depth else []
+            lap("dense")
+        if sources != "dense":
+            lexical = self.snapshot.bm25_search(query, depth) if depth else []
+            lap("bm25")
+        if sources == "hybrid":
+            ranked = fuse([lexical, dense], self.method, self.settings.retrieval.rrf_k)
+        else:
+            ranked = lexical if sources == "bm25" else dense
         passages: list[Passage] = []
-        for index, score in fuse([lexical, dense], self.method, self.settings.retrieval.rrf_k):
+        for index, score in ranked:
             chunk = self.snapshot.chunks[index]
             doc = self.snapshot.documents[chunk.doc_id]
             if wanted and not document_matches(doc, wanted):
@@ -159,7 +184,7 @@ class HybridRetriever:
             passages.append(to_passage(chunk, doc, rank=len(passages) + 1, score=score))
             if len(passages) == k:
                 break
-        lap("fuse")
+        lap("fuse" if sources == "hybrid" else "rank")
         return passages
 
 

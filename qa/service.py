@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jiceng.qa.answer import TermStats, answer_extractive
-from jiceng.qa.retrieval import HybridRetriever, Snapshot
+from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources
 
 from jiceng.errors import InputError, NotFoundError
 from jiceng.settings import Settings, get_settings
@@ -81,10 +81,19 @@ class QAService:
             raise NotFoundError(f"没有编号为 {doc_id} 的文档", f"no document with id {doc_id!r}")
         return doc
 
-    def search(self, query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Passage]:
-        """Ranked passages for ``query`` (no answer composed)."""
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Mapping[str, Any] | None = None,
+        *,
+        retrieval: RetrievalSources = "hybrid",
+    ) -> list[Passage]:
+        """Ranked passages for ``query`` (no answer composed); ``retrieval`` = hybrid, bm25 or dense."""
         query = self._check_question(query)
-        return self.current().retriever.retrieve(query, _check_k(k, "k"), filters)
+        k = _check_k(k, "k")
+        retrieval = check_sources(retrieval)
+        return self.current().retriever.retrieve(query, k, filters, sources=retrieval)
 
     def ask(
         self,
@@ -92,11 +101,17 @@ class QAService:
         top_k: int = 5,
         filters: Mapping[str, Any] | None = None,
         mode: str | None = None,
+        *,
+        retrieval: RetrievalSources = "hybrid",
     ) -> Answer:
-        """Answer ``question`` with citations, or abstain; ``timings_ms`` has one entry per stage."""
+        """Answer ``question`` with citations, or abstain; ``timings_ms`` has one entry per stage.
+
+        ``retrieval`` = bm25 or dense feeds the same answerer from one retriever alone (eval baselines).
+        """
         began = time.perf_counter()
         question = self._check_question(question)
         top_k = _check_k(top_k, "top_k")
+        retrieval = check_sources(retrieval)
         mode = mode or self.settings.answer.mode
         if mode not in MODES:
             raise InputError(
@@ -106,7 +121,7 @@ class QAService:
             )
         loaded = self.current()  # one generation for the whole request
         timings: dict[str, float] = {}
-        passages = loaded.retriever.retrieve(question, top_k, filters, timings)
+        passages = loaded.retriever.retrieve(question, top_k, filters, timings, sources=retrieval)
         clock = time.perf_counter()
         answer = answer_extractive(question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
         timings["answer"] = _ms(clock)

@@ -80,6 +80,29 @@ def test_filters_restrict_passages_by_document_metadata(service):
     assert {p.doc_id for p in tagged.passages} == {"gongde-yinhang"}
 
 
+def test_retrieval_switch_changes_which_passages_come_back(service):
+    keyword = "楼门议事会"
+    lexical = service.search(keyword, k=3, retrieval="bm25")
+    dense = service.search(keyword, k=3, retrieval="dense")
+    hybrid = service.search(keyword, k=3)
+    # BM25 returns only passages sharing a term; dense fills k with the nearest, term or not.
+    assert lexical and all(keyword in p.text for p in lexical)
+    assert len(dense) == 3 and any(keyword not in p.text for p in dense)
+    assert hybrid == service.search(keyword, k=3, retrieval="hybrid") and hybrid != lexical
+    english = "neighbourhood festival resident participation"
+    assert service.search(english, retrieval="bm25") == []
+    assert service.search(english, retrieval="dense")[0].doc_id == "chaoyang-shequ-linlijie"
+    # ask feeds the same answerer; BM25 alone never embeds the question.
+    answer = service.ask("邻里纠纷下降了多少？", retrieval="bm25")
+    assert not answer.abstained and "邻里纠纷下降40%" in answer.citations[0].quote
+    assert "bm25" in answer.timings_ms and "embed" not in answer.timings_ms
+    assert "bm25" not in service.ask("邻里纠纷下降了多少？", retrieval="dense").timings_ms
+    with pytest.raises(InputError) as caught:
+        service.search(keyword, retrieval="BM25")
+    assert caught.value.code == "bad_retrieval"
+    assert "不支持的检索方式" in caught.value.message_zh and "use hybrid, bm25, dense" in caught.value.message_en
+
+
 @pytest.mark.parametrize(
     ("kwargs", "code"),
     [
@@ -92,6 +115,7 @@ def test_filters_restrict_passages_by_document_metadata(service):
         ({"question": "邻里节", "filters": {"author": "张三"}}, "bad_filter"),
         ({"question": "邻里节", "filters": {"tags": [1, 2]}}, "bad_filter"),
         ({"question": "邻里节", "mode": "poetry"}, "bad_mode"),
+        ({"question": "邻里节", "retrieval": "vector"}, "bad_retrieval"),
     ],
 )
 def test_bad_input_raises_a_bilingual_input_error(service, kwargs, code):
