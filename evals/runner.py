@@ -3,12 +3,13 @@
 A *target* answers questions one way and exposes the documents its citations point into:
 
 - ``hybrid``: the real pipeline, ``QAService`` in-process or ``POST /ask`` on a running server (``--url``);
-- ``bm25`` / ``dense``: one retriever alone over the same index snapshot, its top chunk as the answer;
+- ``bm25`` / ``dense``: the same ``QAService`` (answerer, abstention) fed by one retriever alone
+  (``retrieval="bm25"`` / ``"dense"``), in-process only: the HTTP API serves hybrid retrieval;
 - ``naive``: a default llama-index ``VectorStoreIndex`` (default ``SentenceSplitter``) over the same
   documents with the same embedding model, top chunk as the answer.
 
-The baselines never abstain and quote whole chunks: that is what such systems do, and the report
-shows it (``mean_quote_chars``, negative rejection 0).
+The naive baseline never abstains and quotes whole chunks: that is what such systems do, and the
+report shows it (``mean_quote_chars``, negative rejection 0).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -27,10 +27,10 @@ from jiceng.errors import BackendUnavailableError, InputError
 from jiceng.evals import metrics
 from jiceng.evals.goldset import EvalItem
 from jiceng.settings import Settings
-from jiceng.text import normalize_question
 from jiceng.types import Answer, Citation, Passage
 
 MODES = ("hybrid", "bm25", "dense", "naive")
+SERVICE_MODES = ("hybrid", "bm25", "dense")  # QAService with this retrieval
 RANKING_DEPTH = 10
 WARM_UP_QUESTION = "基层治理"
 
@@ -44,7 +44,7 @@ class Target(Protocol):
 
 
 def top_chunk_answer(question: str, passages: Sequence[Passage]) -> Answer:
-    """The baselines' answer: the first passage, quoted whole."""
+    """The naive baseline's answer: the first passage, quoted whole."""
     if not passages:
         return Answer(question=question, answer="", abstained=True, mode="top-chunk")
     top = passages[0]
@@ -59,53 +59,20 @@ def top_chunk_answer(question: str, passages: Sequence[Passage]) -> Answer:
 
 
 class ServiceTarget:
-    """The default pipeline in-process: ``QAService.ask`` for answers, ``.search`` for the ranking."""
+    """``QAService`` in-process with one retrieval (hybrid, bm25, dense): ``ask`` answers, ``search`` ranks."""
 
-    def __init__(self, settings: Settings, snapshot: Any) -> None:
-        from jiceng.qa.service import QAService
-
-        self.service = QAService(settings, snapshot=snapshot)
-        self.snapshot = snapshot
+    def __init__(self, service: Any, retrieval: str) -> None:
+        self.service = service
+        self.retrieval = retrieval
 
     def ask(self, question: str) -> Answer:
-        return self.service.ask(question)
+        return self.service.ask(question, retrieval=self.retrieval)
 
     def search(self, question: str, k: int) -> list[Passage]:
-        return self.service.search(question, k=k)
+        return self.service.search(question, k=k, retrieval=self.retrieval)
 
     def document_text(self, doc_id: str) -> str | None:
-        doc = self.snapshot.documents.get(doc_id)
-        return doc.text if doc else None
-
-
-class SingleRetrieverTarget:
-    """BM25 or dense search alone over the snapshot, with the hybrid pipeline's query normalisation."""
-
-    def __init__(self, snapshot: Any, kind: str) -> None:
-        self.snapshot = snapshot
-        self.kind = kind
-        # The bare model, past the query LRU: an earlier mode asked the same questions.
-        self.embedder = getattr(snapshot.embedder, "backend", snapshot.embedder)
-
-    def search(self, question: str, k: int) -> list[Passage]:
-        from jiceng.qa.retrieval import to_passage
-
-        query = normalize_question(question)
-        if self.kind == "bm25":
-            hits = self.snapshot.bm25_search(query, k)
-        else:
-            hits = self.snapshot.dense_search(np.asarray(self.embedder.embed_queries([query]))[0], k)
-        passages = []
-        for rank, (index, score) in enumerate(hits, start=1):
-            chunk = self.snapshot.chunks[index]
-            passages.append(to_passage(chunk, self.snapshot.documents[chunk.doc_id], rank=rank, score=score))
-        return passages
-
-    def ask(self, question: str) -> Answer:
-        return top_chunk_answer(question, self.search(question, RANKING_DEPTH))
-
-    def document_text(self, doc_id: str) -> str | None:
-        doc = self.snapshot.documents.get(doc_id)
+        doc = self.service.documents.get(doc_id)
         return doc.text if doc else None
 
 
@@ -207,23 +174,25 @@ def build_targets(modes: Sequence[str], settings: Settings, url: str | None) -> 
             code="bad_eval_mode",
         )
     if url:
-        if list(modes) != ["hybrid"]:
+        others = [m for m in modes if m != "hybrid"]
+        if others:
             raise InputError(
-                "--url 只能评估服务器上的默认流程（hybrid）；基线模式需在本机运行",
-                "--url evaluates the server's default pipeline (hybrid) only; run baselines in-process",
+                f"--url 只能评估服务器上的 hybrid 流程：服务器 API 不提供 {'、'.join(others)}；"
+                "请去掉 --url 在本机运行这些模式",
+                f"--url evaluates the server's hybrid pipeline only: its API offers no {', '.join(others)}; "
+                "run those modes in-process (without --url)",
                 code="bad_eval_mode",
             )
         return {"hybrid": RemoteTarget(url)}
     from jiceng.ingest.store import open_current
+    from jiceng.qa.service import QAService
 
     snapshot = open_current(settings)
-    factories: dict[str, Callable[[], Target]] = {
-        "hybrid": lambda: ServiceTarget(settings, snapshot),
-        "bm25": lambda: SingleRetrieverTarget(snapshot, "bm25"),
-        "dense": lambda: SingleRetrieverTarget(snapshot, "dense"),
-        "naive": lambda: NaiveTarget(settings, snapshot),
+    service = QAService(settings, snapshot=snapshot)  # one index, one answerer for every service mode
+    return {
+        mode: ServiceTarget(service, mode) if mode in SERVICE_MODES else NaiveTarget(settings, snapshot)
+        for mode in modes
     }
-    return {mode: factories[mode]() for mode in modes}
 
 
 def evaluate_target(

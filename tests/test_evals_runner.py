@@ -81,13 +81,18 @@ def test_every_mode_in_process_finds_the_gold_and_cites_verbatim(small_index):
         _assert_contract(summary)
         assert summary["retrieval"]["hit@5"] == 1.0, mode
         assert summary["answers"]["citation_validity"] == 1.0, mode  # naive's node offsets included
-    # The baselines answer everything with their top chunk, so they never reject the off-topic question.
-    for mode in ("dense", "naive"):
-        assert results[mode]["summary"]["abstention"]["negative_rejection"] == 0.0
-        assert [f["id"] for f in results[mode]["failures"]] == ["weather"]
-    hybrid = results["hybrid"]["summary"]
-    assert hybrid["answers"]["first_citation_hit"] == 1.0
-    assert hybrid["abstention"] == {"negative_rejection": 1.0, "false_refusal": 0.0}
+    # Naive answers everything with its top chunk, so it never rejects the off-topic question.
+    assert results["naive"]["summary"]["abstention"]["negative_rejection"] == 0.0
+    assert [f["id"] for f in results["naive"]["failures"]] == ["weather"]
+    # hybrid, bm25 and dense share the real answerer: it cites the answering sentence and refuses the weather.
+    for mode in ("hybrid", "bm25", "dense"):
+        summary = results[mode]["summary"]
+        assert summary["answers"]["first_citation_hit"] == 1.0, mode
+        assert summary["abstention"] == {"negative_rejection": 1.0, "false_refusal": 0.0}, mode
+        assert summary["answers"]["mean_quote_chars"] < results["naive"]["summary"]["answers"]["mean_quote_chars"]
+    # ...from different retrievals: BM25 shares no term with the weather question, dense ranks all three chunks.
+    ranked = {mode: next(r for r in results[mode]["records"] if r["id"] == "weather")["passages"] for mode in MODES}
+    assert ranked["bm25"] == [] and len(ranked["dense"]) == 3 and ranked["hybrid"] == ranked["dense"]
 
 
 def test_cli_json_reports_compare_and_threshold_exit_codes(small_index):
@@ -177,7 +182,11 @@ def test_url_mode_scores_a_running_server_like_in_process(small_index):
         assert remote["answers"]["citation_validity"] == 1.0  # checked through GET /documents/{id}
         baseline = _jiceng("eval", "--set", "set.jsonl", "--url", base, "--mode", "naive",
                            data_dir=settings.data_dir, cwd=root)
-        assert baseline.returncode == 2 and "in-process" in baseline.stderr
+        assert baseline.returncode == 2 and "in-process" in baseline.stderr and "naive" in baseline.stderr
+        single = _jiceng("eval", "--set", "set.jsonl", "--url", base, "--mode", "hybrid", "--mode", "dense",
+                         data_dir=settings.data_dir, cwd=root)
+        said = " ".join(single.stderr.split())  # rich wraps long lines
+        assert single.returncode == 2 and "hybrid pipeline only" in said and "offers no dense" in said
     finally:
         proc.terminate()
         proc.wait(timeout=10)
