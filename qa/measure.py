@@ -1,10 +1,11 @@
 """Measurements behind docs/answers.md: fusion methods compared on an eval set, llama-index's
 QueryFusionRetriever overhead, and /ask latency through HTTP.
 
-    python -m jiceng.qa.measure fusion  [--set evals/sets/gold.jsonl] [--split dev]
+    python -m jiceng.qa.measure fusion  [--set evals/sets/gold.jsonl] [--split dev|test|all]
     python -m jiceng.qa.measure latency --url http://127.0.0.1:8000 [--set qa/devset.jsonl] [--rounds 3]
 
 Both read the current index of JICENG_DATA_DIR (fusion) or ask a running server (latency).
+Fusion defaults to the dev split: it is for tuning, and the test split stays held out.
 """
 
 from __future__ import annotations
@@ -124,7 +125,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     fusion = sub.add_parser("fusion")
     fusion.add_argument("--set", type=Path, default=None)
-    fusion.add_argument("--split", default="all")
+    fusion.add_argument("--split", default="dev", choices=("dev", "test", "all"), help="default dev: never tune on test")
     latency = sub.add_parser("latency")
     latency.add_argument("--url", required=True)
     latency.add_argument("--set", type=Path, default=DEV_SET)
