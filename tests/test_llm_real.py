@@ -45,7 +45,8 @@ def llama_server(tmp_path_factory):
     with open(tmp_path_factory.mktemp("llama") / "server.log", "w") as log:
         proc = subprocess.Popen(
             [PYTHON, "-m", "llama_cpp.server", "--model", model, "--model_alias", "gemma3-270m",
-             "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096", "--n_threads", "2"],
+             "--chat_format", "gemma", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "4096",
+             "--n_threads", "2"],
             stdout=log, stderr=subprocess.STDOUT,
         )
     base = f"http://127.0.0.1:{port}/v1"
@@ -61,7 +62,11 @@ def llama_server(tmp_path_factory):
         yield base
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # busy decoding: it does not stop on SIGTERM in time
+            proc.kill()
+            proc.wait()
 
 
 def test_real_model_answers_hold_their_citations(llama_server, tmp_path, caplog):
