@@ -15,6 +15,7 @@ report shows it (``mean_quote_chars``, negative rejection 0).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -188,7 +189,10 @@ def build_targets(modes: Sequence[str], settings: Settings, url: str | None) -> 
     from jiceng.qa.service import QAService
 
     snapshot = open_current(settings)
-    service = QAService(settings, snapshot=snapshot)  # one index, one answerer for every service mode
+    # Past the query LRU: every mode asks the same questions, and a cached vector would hide the
+    # embedding cost from all modes but the first.
+    cold = dataclasses.replace(snapshot, embedder=getattr(snapshot.embedder, "backend", snapshot.embedder))
+    service = QAService(settings, snapshot=cold)  # one index, one answerer for every service mode
     return {
         mode: ServiceTarget(service, mode) if mode in SERVICE_MODES else NaiveTarget(settings, snapshot)
         for mode in modes
