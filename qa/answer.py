@@ -21,7 +21,7 @@ from typing import NamedTuple
 from jiceng.qa.links import document_url
 
 from jiceng.settings import Settings
-from jiceng.text import normalize_question, sentence_spans, to_simplified, tokenize, words
+from jiceng.text import normalize_for_match, normalize_question, sentence_spans, to_simplified, tokenize, words
 from jiceng.types import Answer, Citation, Document, Passage
 
 # Question words that set the answer type or carry no topic; they never count as content terms.
@@ -301,7 +301,7 @@ def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evid
             break
         if evidence.score < RUNNER_UP * best.score or not (evidence.cue_ok and evidence.focus_ok):
             continue
-        if any(_overlap(e.span, evidence.span) or e.text == evidence.text for e in chosen):
+        if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
     # The best evidence is cited first; the rest read in document order.
@@ -310,6 +310,13 @@ def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evid
 
 def _overlap(a: Span, b: Span) -> bool:
     return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
+
+
+def _same_words(a: str, b: str) -> bool:
+    """One quote repeats the other: the corpus lifts seed sentences into both a policy and a case
+    document, sometimes cut at a comma, so twins differ by document and by length."""
+    a, b = normalize_for_match(a), normalize_for_match(b)
+    return a in b or b in a
 
 
 def format_answer(spans: Sequence[Span], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:

@@ -9,6 +9,7 @@ from jiceng.qa.answer import Span, TermStats, analyse_question, answer_extractiv
 from jiceng.qa.retrieval import to_passage
 
 from jiceng.settings import Settings
+from jiceng.text import normalize_for_match
 from jiceng.types import Document, Passage
 
 from .conftest import CORPUS_DIR
@@ -145,3 +146,19 @@ def test_counts_need_a_counted_number_not_a_percentage(corpus):
 def test_a_slogan_of_one_character_words_is_matched_as_phrases(corpus):
     answer = ask(corpus, "人在格中走，事在格中办", "dangjian-chuangxin-shijian-lujing")
     assert not answer.abstained and "人在格中走,事在格中办" in answer.citations[0].quote
+
+
+def test_a_fact_lifted_into_two_documents_is_quoted_once(corpus):
+    """Seed sentences live in both the policy analysis and the case drawn from it; the answer says them once."""
+    docs, chunks, _ = corpus
+    settings = Settings()
+    policy = load_document(CORPUS_DIR / "policies/jiceng-zhili-xin-jingyan-duice.md", settings)
+    all_docs = {**docs, policy.doc_id: policy}
+    ordered = [c for c in chunks if c.doc_id == "gongde-yinhang"] + chunk_document(policy, settings)
+    passages = [to_passage(c, all_docs[c.doc_id], rank=i, score=1 / i) for i, c in enumerate(ordered, start=1)]
+    stats = TermStats.from_texts(c.text for c in ordered)
+    answer = answer_extractive("什么是功德银行？", passages, all_docs, stats, settings)
+    assert not answer.abstained
+    assert "功德银行" in answer.answer
+    quotes = [normalize_for_match(c.quote) for c in answer.citations]
+    assert not any(a in b for i, a in enumerate(quotes) for j, b in enumerate(quotes) if i != j), quotes
