@@ -26,7 +26,7 @@ def test_two_api_workers_share_one_chroma_server(tmp_path: Path) -> None:
     with chroma.start(ready_path="/api/v2/heartbeat"):
         synthetic.generate(tmp_path / "docs", 12)
         ingest = subprocess.run([sys.executable, "-m", "jiceng.cli", "ingest", str(tmp_path / "docs")],
-                                env={**os.environ, **env}, capture_output=True, text=True)
+                                env={**os.environ, **env}, capture_output=True, text=True, check=False)
         assert ingest.returncode == 0, ingest.stderr
         assert not (tmp_path / "data" / "chroma").exists()  # vectors went to the server, not a local store
 

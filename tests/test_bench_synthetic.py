@@ -37,7 +37,7 @@ def test_documents_have_source_structure_sentences_and_no_anonymised_places() ->
     units = synthetic.split_units(synthetic.source_texts(None))
     text = synthetic.synthetic_document(7, units, seed=0)
     assert text.startswith("# ") and "合成样例 000007" in text.splitlines()[0]
-    assert re.search(r"^## 一、", text, re.M) and re.search(r"^### （一）", text, re.M)
+    assert re.search(r"^## 一、", text, re.MULTILINE) and re.search(r"^### （一）", text, re.MULTILINE)
     assert not re.search(r"xx(省|市|县|区|镇|街道|社区|村)", text)
     # Most sentences come from the sources (places and numbers swapped, some with a place in front).
     def bare(s: str) -> str:

@@ -64,7 +64,7 @@ def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> 
     """Run one worker job in a fresh interpreter; its last stdout line is the JSON result."""
     done = subprocess.run(
         [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
-        capture_output=True, text=True, env={**os.environ, **(env or {})},
+        capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
     )
     if done.returncode != 0:
         raise RuntimeError(f"bench job {name} failed:\n{done.stderr[-3000:]}")
