@@ -263,17 +263,23 @@ def cached_tokens(
 
 
 @contextlib.contextmanager
-def ingest_lock(settings: Settings) -> Iterator[None]:
-    """One writer at a time per data dir; the OS drops the lock if the process dies."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "ingest.lock", "w") as fh:
+def exclusive_lock(path: Path, busy: BusyError) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` or raise ``busy`` at once; the OS drops it if the process dies."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise BusyError(
-                "另一个 ingest 正在运行，请稍后再试。", "Another ingest is running; try again when it finishes."
-            ) from exc
+            raise busy from exc
         yield
+
+
+def ingest_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """One writer at a time per data dir."""
+    return exclusive_lock(
+        settings.data_dir / "ingest.lock",
+        BusyError("另一个 ingest 正在运行，请稍后再试。", "Another ingest is running; try again when it finishes."),
+    )
 
 
 def _new_generation_id(settings: Settings) -> str:

@@ -10,7 +10,6 @@ answering from the current generation until the pointer switches.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hmac
 import os
 import re
@@ -94,19 +93,15 @@ admin_router = APIRouter(
 )
 
 
-@contextlib.contextmanager
-def write_lock(settings: Settings) -> Iterator[None]:
-    """One write at a time per data dir, across threads and worker processes; the OS frees it on a crash."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "admin.lock", "w") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise BusyError(
-                "另一个写入操作（上传、删除或重建索引）正在进行，请稍后再试",
-                "another write (upload, delete or reindex) is running; try again when it finishes",
-            ) from exc
-        yield
+def write_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
+    """One write at a time per data dir, across threads and worker processes."""
+    return store.exclusive_lock(
+        settings.data_dir / "admin.lock",
+        BusyError(
+            "另一个写入操作（上传、删除或重建索引）正在进行，请稍后再试",
+            "another write (upload, delete or reindex) is running; try again when it finishes",
+        ),
+    )
 
 
 def safe_filename(name: str | None) -> str:
