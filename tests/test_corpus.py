@@ -130,7 +130,7 @@ def test_source_spans_hold_the_documents_text(docs, seeds):
 
 def test_bundled_seeds_equal_the_shared_seeds():
     if not SHARED_SEEDS.is_dir():
-        pytest.skip("no /work/shared/seeds on this machine")
+        pytest.skip(f"no {SHARED_SEEDS} on this machine")
     shared = {p.name: p.read_bytes() for p in SHARED_SEEDS.glob("*.txt")}
     bundled = {p.name: p.read_bytes() for p in default_seeds_dir().glob("*.txt")}
     assert bundled == shared
