@@ -84,17 +84,17 @@ class NaiveTarget:
         from llama_index.core import Document as LlamaDocument
         from llama_index.core import VectorStoreIndex
 
-        from jiceng.bench.baselines import _embed_model, _llama_settings_offline
+        from jiceng.bench.baselines import llama_embed_model, llama_settings_offline
 
         # llama-index announces its MockLLM on stdout, which must stay clean for --json.
         with contextlib.redirect_stdout(sys.stderr):
-            _llama_settings_offline()
+            llama_settings_offline()
         self.snapshot = snapshot
         documents = [
             LlamaDocument(text=doc.text, id_=doc.doc_id, metadata={"doc_id": doc.doc_id, "title": doc.title})
             for doc in snapshot.documents.values()
         ]
-        index = VectorStoreIndex.from_documents(documents, embed_model=_embed_model(settings))
+        index = VectorStoreIndex.from_documents(documents, embed_model=llama_embed_model(settings))
         self.retriever = index.as_retriever(similarity_top_k=RANKING_DEPTH)
 
     def search(self, question: str, k: int) -> list[Passage]:

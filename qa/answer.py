@@ -245,7 +245,7 @@ def candidate_sentences(
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
         spans = doc_sentences.setdefault(doc.doc_id, sentence_spans(doc.text))
         for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
-            start = _skip_marker(doc.text, start, end)
+            start = skip_list_marker(doc.text, start, end)
             sentence = doc.text[start:end]
             if _HEADING.match(sentence) or len(sentence) < 4:
                 continue
@@ -272,7 +272,7 @@ def _kind_fit(question: Question, sentence: str) -> float:
     return 0.3 if label.group(1) in _MEASURE_LABELS else -0.3 if label.group(1) in _PROBLEM_LABELS else 0.0
 
 
-def _skip_marker(text: str, start: int, end: int) -> int:
+def skip_list_marker(text: str, start: int, end: int) -> int:
     """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
     match = _LIST_MARKER.match(text, start, end)
     return match.end() if match and match.end() < end else start

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from jiceng.qa.answer import _skip_marker as skip_list_marker
+from jiceng.qa.answer import skip_list_marker
 from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import normalize_for_match, sentence_spans, to_simplified

@@ -27,7 +27,7 @@ class Baseline(Protocol):
     def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
 
 
-def _embed_model(settings):
+def llama_embed_model(settings):
     """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI)."""
     from llama_index.core.embeddings import BaseEmbedding
 
@@ -53,7 +53,7 @@ def _embed_model(settings):
     return JicengEmbedding(model_name=embedder.model_id)
 
 
-def _llama_settings_offline() -> None:
+def llama_settings_offline() -> None:
     from llama_index.core import Settings as LlamaSettings
 
     LlamaSettings.llm = None  # default is OpenAI, which cannot be reached here
@@ -67,10 +67,10 @@ class NaiveLlamaIndex:
         from llama_index.core import VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        _llama_settings_offline()
+        llama_settings_offline()
         client = chromadb.PersistentClient(path=str(index_dir))
         store = ChromaVectorStore(chroma_collection=client.get_or_create_collection(_COLLECTION))
-        self.index = VectorStoreIndex.from_vector_store(store, embed_model=_embed_model(settings))
+        self.index = VectorStoreIndex.from_vector_store(store, embed_model=llama_embed_model(settings))
 
     @staticmethod
     def build(source_dir: Path, index_dir: Path, settings) -> int:
@@ -79,7 +79,7 @@ class NaiveLlamaIndex:
         from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
         from llama_index.vector_stores.chroma import ChromaVectorStore
 
-        _llama_settings_offline()
+        llama_settings_offline()
         documents = SimpleDirectoryReader(str(source_dir), recursive=True).load_data()
         client = chromadb.PersistentClient(path=str(index_dir))
         collection = client.get_or_create_collection(_COLLECTION)
@@ -87,7 +87,7 @@ class NaiveLlamaIndex:
         VectorStoreIndex.from_documents(
             documents,
             storage_context=StorageContext.from_defaults(vector_store=store),
-            embed_model=_embed_model(settings),
+            embed_model=llama_embed_model(settings),
         )
         return collection.count()
 
