@@ -128,17 +128,25 @@ def test_ask_link_opens_the_ask_page_with_the_question(browser, server, linlijie
 
 @pytest.mark.parametrize(("term", "slug_part"), [("功德银行", "gongde"), ("邻里节", "linlijie")])
 def test_search_box_finds_the_case(browser, server, term, slug_part):
+    from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser.get(f"{server}/library/")
     browser.find_element("css selector", "label.md-search__icon, .md-search__input").click()
     box = browser.find_element("css selector", "input.md-search__input")
     box.send_keys(term)
-    first = WebDriverWait(browser, 15).until(
-        lambda d: d.find_elements("css selector", ".md-search-result__item > a")
-    )[0]
-    assert slug_part in first.get_attribute("href"), first.get_attribute("href")
-    assert term in first.text
+
+    def first_result(driver):
+        # The result list re-renders after each keystroke: read href and text in one go, retry when stale.
+        items = driver.find_elements("css selector", ".md-search-result__item > a")
+        return items and (items[0].get_attribute("href"), items[0].text)
+
+    waiting = WebDriverWait(browser, 15, ignored_exceptions=(StaleElementReferenceException,))
+    try:
+        href, text = waiting.until(lambda d: (r := first_result(d)) and slug_part in r[0] and r)
+    except TimeoutException:
+        pytest.fail(f"first search result for {term} is not the {slug_part} case: {first_result(browser)}")
+    assert term in text
     browser.save_screenshot(str(ARTIFACTS / f"library-search-{slug_part}.png"))
 
 
