@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,3 +45,42 @@ def llm_stub_url():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def running_api(root: Path, env: dict[str, str]) -> Iterator[str]:
+    """A real API server process (uvicorn, ``create_app`` factory) on a free loopback port; yields its base URL
+    once /healthz answers, stops it afterwards. Its stderr goes to ``root / "serve.log"``."""
+    port = free_port()
+    with open(root / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "jiceng.qa.api:create_app", "--port", str(port)],
+            env=env,
+            cwd=root,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (root / "serve.log").read_text()
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the API server did not come up:\n" + (root / "serve.log").read_text())
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+
+from .conftest import running_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -59,12 +58,6 @@ NOTICE_TXT = f"""社区公告栏张贴须知
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, llm_stub_url):
     from jiceng.ingest.pipeline import ingest_paths
@@ -87,31 +80,8 @@ def server(tmp_path_factory, llm_stub_url):
     }
     ingest_paths([docs], Settings(data_dir=root / "data"), progress=False)
 
-    port = _free_port()
-    with open(root / "serve.log", "w") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "jiceng.qa.api:create_app", "--port", str(port)],
-            env=env,
-            cwd=root,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (root / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("jiceng serve did not come up:\n" + (root / "serve.log").read_text())
+    with running_api(root, env) as base:
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+
+from .conftest import running_api
 
 from jiceng.evals.goldset import EvalItem
 from jiceng.evals.runner import MODES, run_eval
@@ -148,31 +147,10 @@ def test_bad_input_gets_a_bilingual_message_not_a_traceback(small_index, tmp_pat
     assert empty.returncode == 2 and "Traceback" not in empty.stderr and "ingest" in empty.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_url_mode_scores_a_running_server_like_in_process(small_index):
     root, settings = small_index
-    port = _free_port()
     env = {**os.environ, "JICENG_DATA_DIR": str(settings.data_dir)}
-    with open(root / "serve.log", "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "jiceng.qa.api:create_app", "--port", str(port)],
-            env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=log,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, (root / "serve.log").read_text()
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.3)
+    with running_api(root, env) as base:
         run = _jiceng("eval", "--set", "set.jsonl", "--url", base, "--json", data_dir=settings.data_dir, cwd=root)
         assert run.returncode == 0, run.stderr
         remote = json.loads(run.stdout)
@@ -187,8 +165,5 @@ def test_url_mode_scores_a_running_server_like_in_process(small_index):
                          data_dir=settings.data_dir, cwd=root)
         said = " ".join(single.stderr.split())  # rich wraps long lines
         assert single.returncode == 2 and "hybrid pipeline only" in said and "offers no dense" in said
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
     down = _jiceng("eval", "--set", "set.jsonl", "--url", base, data_dir=settings.data_dir, cwd=root)
     assert down.returncode == 2 and "cannot reach" in down.stderr
