@@ -15,7 +15,6 @@ import os
 import re
 import unicodedata
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
