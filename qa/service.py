@@ -14,10 +14,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jiceng.qa.answer import TermStats, answer_extractive
-from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources
+from cachetools import LRUCache
 
 from jiceng.errors import InputError, NotFoundError
+from jiceng.qa.answer import TermStats, answer_extractive
+from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
 from jiceng.types import Answer, Document, Passage
 
@@ -34,6 +35,9 @@ class Loaded:
     snapshot: Snapshot
     retriever: HybridRetriever
     stats: TermStats
+    # Extractive answers are a pure function of the question, the options and this generation, so a
+    # repeated question is served from here; the cache goes when the generation is replaced.
+    answers: AnswerCache
 
     @classmethod
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
@@ -41,7 +45,27 @@ class Loaded:
             snapshot=snapshot,
             retriever=HybridRetriever(snapshot, settings),
             stats=TermStats.from_texts(chunk.text for chunk in snapshot.chunks),
+            answers=AnswerCache(settings.answer.cache_size),
         )
+
+
+class AnswerCache:
+    """A thread-safe LRU of answers (cachetools' ``LRUCache`` is not safe across request threads)."""
+
+    def __init__(self, size: int) -> None:
+        self._answers: LRUCache | None = LRUCache(maxsize=size) if size else None
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Answer | None:
+        if self._answers is None:
+            return None
+        with self._lock:
+            return self._answers.get(key)
+
+    def put(self, key: tuple, answer: Answer) -> None:
+        if self._answers is not None:
+            with self._lock:
+                self._answers[key] = answer
 
 
 class QAService:
@@ -120,11 +144,15 @@ class QAService:
                 code="bad_mode",
             )
         loaded = self.current()  # one generation for the whole request
+        key = (question, top_k, tuple(sorted(parse_filters(filters).items())), retrieval)
+        if mode == "extractive" and (cached := loaded.answers.get(key)) is not None:
+            return cached.model_copy(update={"timings_ms": {"cache": _ms(began), "total": _ms(began)}})
         timings: dict[str, float] = {}
         passages = loaded.retriever.retrieve(question, top_k, filters, timings, sources=retrieval)
         clock = time.perf_counter()
         answer = answer_extractive(question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
         timings["answer"] = _ms(clock)
+        loaded.answers.put(key, answer)
         if mode == "llm":
             answer = self._llm(question, passages, answer, loaded.snapshot.documents)
             timings.update({k: v for k, v in answer.timings_ms.items() if k not in timings})

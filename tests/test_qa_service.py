@@ -125,6 +125,17 @@ def test_bad_input_raises_a_bilingual_input_error(service, kwargs, code):
     assert caught.value.message_zh and caught.value.message_en
 
 
+def test_repeated_question_is_answered_from_the_cache_with_the_same_citations(service):
+    question = "功德银行的积分可以兑换什么？"
+    first = service.ask(question)
+    again = service.ask(question)
+    assert "embed" in first.timings_ms and set(again.timings_ms) == {"cache", "total"}
+    assert again.model_dump(exclude={"timings_ms"}) == first.model_dump(exclude={"timings_ms"})
+    # Other options are another question: not served from that entry.
+    assert "cache" not in service.ask(question, top_k=2).timings_ms
+    assert "cache" not in service.ask(question, filters={"kind": ["policy"]}).timings_ms
+
+
 def test_service_switches_to_a_new_generation_between_requests(tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
     with pytest.raises(IndexMissingError):

@@ -54,6 +54,9 @@ class AnswerSettings(_Section):
     mode: Literal["extractive", "llm"] = "extractive"
     max_sentences: int = Field(3, ge=1, le=10)
     max_question_chars: int = Field(500, ge=10, le=10000)
+    cache_size: int = Field(
+        1024, ge=0, description="Extractive answers kept per index generation for repeated questions (0 = off)."
+    )
 
 
 class ServerSettings(_Section):
