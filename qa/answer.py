@@ -16,12 +16,19 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple
 
 from jiceng.qa.links import document_url
-
 from jiceng.settings import Settings
-from jiceng.text import normalize_for_match, normalize_question, sentence_spans, to_simplified, tokenize, words
+from jiceng.text import (
+    normalize_for_match,
+    normalize_question,
+    sentence_spans,
+    to_simplified,
+    tokenize,
+    words,
+)
 from jiceng.types import Answer, Citation, Document, Passage
 
 # Question words that set the answer type or carry no topic; they never count as content terms.
@@ -172,7 +179,7 @@ def coverage(question: Question, text: str) -> float:
     total = sum(question.terms.values())
     if not total:
         return 0.0
-    haystack = to_simplified(text).lower()
+    haystack = _folded(text)
     return sum(w * _credit(t, haystack) for t, w in question.terms.items()) / total
 
 
@@ -181,8 +188,21 @@ def holds(term: str | None, text: str) -> bool:
     (the last two: 处理过程 -> 过程); no term holds trivially."""
     if term is None:
         return True
-    haystack = to_simplified(text).lower()
+    haystack = _folded(text)
     return _credit(term, haystack) == 1.0 or (len(term) >= 4 and term[-2:] in haystack)
+
+
+# Sentences and their contexts recur from request to request (the same passages answer related
+# questions), and folding them with OpenCC was a third of the answer stage's time.
+@lru_cache(maxsize=16384)
+def _folded(text: str) -> str:
+    return to_simplified(text).lower()
+
+
+@lru_cache(maxsize=1024)
+def _document_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """A document's sentence spans, split once per text rather than once per request (0.8 ms each time)."""
+    return tuple(sentence_spans(text))
 
 
 def _credit(term: str, haystack: str) -> float:
@@ -238,12 +258,11 @@ def candidate_sentences(
     """Every non-heading sentence of the passages, scored; its context = title, section, passage text
     and the text just before it."""
     found: dict[tuple[str, int], Evidence] = {}
-    doc_sentences: dict[str, list[tuple[int, int]]] = {}
     for passage in passages:
         doc = documents[passage.doc_id]
         heading = f"{doc.title} {passage.section} {passage.text}"
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
-        spans = doc_sentences.setdefault(doc.doc_id, sentence_spans(doc.text))
+        spans = _document_sentences(doc.text)
         for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
             start = skip_list_marker(doc.text, start, end)
             sentence = doc.text[start:end]
