@@ -38,6 +38,8 @@ QUESTION_WORDS = frozenset(
         "哪个", "哪里", "哪儿", "谁", "是", "能", "能否", "可否", "可以", "会", "是否", "有没有", "能不能", "可不可以", "吗", "呢", "请问",
         "了", "有", "多", "大", "高", "家", "个", "项", "具体", "主要", "一下", "告诉", "介绍", "请", "我", "你", "要", "怎么办",
         "多久", "之后", "以后", "一般", "几名", "哪家", "哪位", "指", "叫", "叫做", "情况", "多长时间", "多长", "多少钱",
+        # "…表现在哪里 / 体现在哪些方面" ask for particulars: the frame is no topic (a "表现:" line elsewhere is no answer)
+        "表现", "体现", "方面", "类型", "种类",
     ]
 )
 # A few change verbs the sources and askers use interchangeably (提高 vs the sources' 提升).
@@ -68,6 +70,8 @@ _HOW = re.compile(r"怎样|如何|怎么|办法|对策|措施|做法")
 _LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
 _PROBLEM_LABELS = frozenset(["表现", "难题", "背景", "挑战"])
 _MEASURE_LABELS = frozenset(["对策", "做法", "具体做法", "创新实践", "创新做法", "措施"])
+# Words the asker quotes, or a bare keyword query, must be found as written.
+_QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,})[”\"」』]")
 # Where the question asks: its focus is the content word next to one of these (…的预算是多少, 哪家公司).
 _ASKING = re.compile(
     r"多少|几[个位项家次名人天倍]?|哪一?年|哪些|哪个|哪家|哪位|哪里|什么时候|什么|怎么样|怎么办|怎么|怎样|如何|"
@@ -117,6 +121,7 @@ class Question:
     terms: Mapping[str, float]
     focus: str | None  # the content word asked about: answer sentences holding it rank higher
     how: bool  # asks for measures (怎样/如何/对策): labelled measure lines rank above problem lines
+    phrases: tuple[str, ...]  # quoted words, or the whole of a keyword query: verbatim matches rank higher
     strict: bool  # typed or yes/no question: the answer sentence must hold the focus
     cue: str | None  # answer type: year, date, percent, duration, place, person, number (None: open question)
     need: re.Pattern[str] | None  # what an answer sentence must contain for that type
@@ -135,12 +140,29 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     cue, need = _answer_type(text)
     yes_no = bool(_YES_NO.search(to_simplified(question.strip())))
     focus = _focus(text, list(terms), yes_no)
+    phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
     return Question(
-        text=text, terms=terms, focus=focus, how=bool(_HOW.search(text)), strict=bool(cue or yes_no), cue=cue, need=need
+        text=text,
+        terms=terms,
+        focus=focus,
+        how=bool(_HOW.search(text)),
+        phrases=phrases,
+        strict=bool(cue or yes_no),
+        cue=cue,
+        need=need,
     )
 
 
 def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
+    """The answer type asked for. A question of several asking clauses (哪个省成立了…，目的是什么) is
+    typed only when every clause is: one open clause is answerable by the sentences on its topic."""
+    clauses = [c for c in re.split(r"[，,；;？?]", text) if _ASKING.search(c)]
+    if len(clauses) > 1 and any(_clause_type(c)[0] is None for c in clauses):
+        return None, None
+    return _clause_type(text)
+
+
+def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
     for name, asks, needs in _CUES:
         if asks.search(text):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
@@ -285,10 +307,14 @@ def candidate_sentences(
 
 
 def _kind_fit(question: Question, sentence: str) -> float:
-    label = _LABEL.match(sentence)
-    if not (question.how and label):
-        return 0.0
-    return 0.3 if label.group(1) in _MEASURE_LABELS else -0.3 if label.group(1) in _PROBLEM_LABELS else 0.0
+    """How well the sentence's kind fits the question's: measure lines for "how", and the asker's own
+    quoted words or keyword query found as written."""
+    fit = 0.2 if any(p in _folded(sentence) for p in question.phrases) else 0.0
+    match = _LABEL.match(sentence)
+    label = match.group(1) if match else ""
+    if question.how and label:
+        fit += 0.3 if label in _MEASURE_LABELS else -0.3 if label in _PROBLEM_LABELS else 0.0
+    return fit
 
 
 def skip_list_marker(text: str, start: int, end: int) -> int:

@@ -20,6 +20,7 @@ FILES = [
     "cases/lujiazui-jinse-zhonghuan-dangjian-lianmeng.md",
     "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
     "policies/dangjian-chuangxin-shijian-lujing.md",
+    "cases/shenzhen-shequ-shuji-gongzuoshi.md",
 ]
 
 
@@ -110,6 +111,26 @@ def test_question_types_are_read_from_the_question(corpus):
     assert (budget.cue, budget.focus) == ("number", "预算")
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).focus == "汽车"
     assert analyse_question("邻里节有哪些做法？", stats).cue is None
+
+
+def test_a_question_with_one_open_clause_is_not_held_to_the_other_clauses_type(corpus):
+    stats = corpus[2]
+    assert analyse_question("金色中环联盟是哪个区的？", stats).cue == "place"
+    # The province is anonymised (xx省) in the sources, but the purpose is stated: answerable.
+    assert analyse_question("哪个省成立了省委社会建设委员会，目的是什么？", stats).cue is None
+    assert analyse_question("联盟吸纳了多少家单位，哪一年成立？", stats).cue is not None  # both clauses typed
+
+
+def test_frame_words_of_a_question_are_no_topic(corpus):
+    question = analyse_question("基层党组织资源不足表现在哪些方面？", corpus[2])
+    assert {"表现", "方面"}.isdisjoint(question.terms) and question.focus != "表现"
+
+
+def test_a_keyword_query_cites_the_sentence_that_holds_it_as_written(corpus):
+    answer = ask(corpus, "书记讲给书记听", "shenzhen-shequ-shuji-gongzuoshi")
+    assert "“书记讲给书记听”" in answer.citations[0].quote
+    quoted = ask(corpus, "什么是“明星书记”？", "shenzhen-shequ-shuji-gongzuoshi")
+    assert "明星书记" in quoted.citations[0].quote
 
 
 def test_format_answer_numbers_spans_once_and_quotes_verbatim(corpus):
