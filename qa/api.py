@@ -14,8 +14,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from jiceng.errors import JicengError
 from jiceng.qa.routes_admin import admin_router
 from jiceng.qa.schemas import (
     AskRequest,
@@ -27,9 +31,6 @@ from jiceng.qa.schemas import (
     SearchResponse,
 )
 from jiceng.qa.service import QAService
-from starlette.exceptions import HTTPException as StarletteHTTPException
-
-from jiceng.errors import JicengError
 from jiceng.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,17 @@ documents_router = APIRouter(prefix="/documents", tags=["文档 / documents"], r
 health_router = APIRouter(tags=["状态 / health"], responses=ERRORS)
 
 
+def _json_response(model: BaseModel) -> Response:
+    """The model's own JSON, sent as is. FastAPI would validate and re-encode a returned model against
+    ``response_model`` (which still documents the route): 0.2–1.3 ms per /ask against 0.02 ms for this."""
+    return Response(content=model.model_dump_json(), media_type="application/json")
+
+
 @qa_router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, service: Service) -> AskResponse:
+def ask(body: AskRequest, service: Service) -> Response:
     """Answer a question with verbatim citations, or abstain when the knowledge base does not say."""
-    return AskResponse.of(service.ask(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode))
+    answer = service.ask(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode)
+    return _json_response(AskResponse.of(answer))
 
 
 @qa_router.get("/search", response_model=SearchResponse)
@@ -79,9 +87,9 @@ def search(
     service: Service,
     q: Annotated[str, Query(description="查询 / query")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
-) -> SearchResponse:
+) -> Response:
     """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer."""
-    return SearchResponse.of(service.search(q, k=k))
+    return _json_response(SearchResponse.of(service.search(q, k=k)))
 
 
 @documents_router.get("", response_model=list[DocumentSummary])
