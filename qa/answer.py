@@ -221,9 +221,10 @@ def _folded(text: str) -> str:
     return to_simplified(text).lower()
 
 
-@lru_cache(maxsize=1024)
+@lru_cache(maxsize=8192)
 def _document_sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """A document's sentence spans, split once per text rather than once per request (0.8 ms each time)."""
+    """A document's sentence spans, split once per text rather than once per request (0.1–0.3 ms per
+    document each time). 8192 documents hold a 100k-chunk corpus of the benchmark's files."""
     return tuple(sentence_spans(text))
 
 
