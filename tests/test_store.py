@@ -215,3 +215,32 @@ def test_unreachable_chroma_server_is_a_503_style_error(tmp_path: Path) -> None:
     with pytest.raises(BackendUnavailableError) as info:
         ingest_paths([folder], settings, progress=False)
     assert "无法连接 Chroma" in info.value.message_zh
+
+
+def test_bm25_built_from_cached_token_ids_ranks_like_bm25s_built_from_tokens(tmp_path: Path) -> None:
+    import bm25s
+
+    from jiceng.text import tokenize
+
+    texts = [
+        "朝阳区举办社区邻里节，居民参与率明显提升。",
+        "功德银行以户为单位建立账户，积分可兑换油、米、盐。",
+        "网格员每天巡查，发现问题及时上报。",
+        "邻里节期间开展议事协商，邻里纠纷下降。",
+        "",
+    ]
+    settings = Settings(data_dir=tmp_path)
+    from_ids = bm25s.BM25()
+    from_ids.index(store.cached_token_ids(settings, texts), show_progress=False)
+    from_ids_again = store.cached_token_ids(settings, texts)  # second call: read back from the token cache
+    from_tokens = bm25s.BM25()
+    from_tokens.index([tokenize(t) for t in texts], show_progress=False)
+    assert from_ids_again.ids == store.cached_token_ids(settings, texts).ids and from_ids_again.ids[-1] == []
+
+    def matches(index: bm25s.BM25, query: str) -> list[tuple[int, float]]:
+        ids, scores = index.retrieve([tokenize(query)], k=4, show_progress=False)
+        return [(int(i), round(float(s), 5)) for i, s in zip(ids[0], scores[0]) if s > 0]
+
+    for query in ("邻里节", "功德银行积分", "网格员巡查", "纠纷"):
+        assert matches(from_ids, query) == matches(from_tokens, query) != []
+    assert {i for i, _ in matches(from_ids, "邻里节")} == {0, 3}
