@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -41,6 +42,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 COLLECTION_PREFIX = "jiceng_g"
 POINTER_FILE = "current.json"
+TERM_DF_FILE = "term_df.json"
 _ADD_BATCH = 1000
 
 
@@ -159,6 +161,7 @@ class IndexSnapshot:
     chunks: list[Chunk]
     embedder: CachedEmbedder
     manifest: dict
+    term_df: dict[str, int] | None = field(repr=False, default=None)  # None: a generation from before it was stored
     _bm25: Any = field(repr=False, default=None)
     _collection: Any = field(repr=False, default=None)
     _settings: Settings | None = field(repr=False, default=None)
@@ -219,7 +222,10 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
             f"{embedder.model_id}; run `jiceng ingest` again.",
             code="embedding_model_mismatch",
         )
-    bm25 = bm25s.BM25.load(str(_generations_dir(settings) / generation / "bm25")) if records.chunks else None
+    folder = _generations_dir(settings) / generation
+    bm25 = bm25s.BM25.load(str(folder / "bm25")) if records.chunks else None
+    term_df_file = folder / TERM_DF_FILE
+    term_df = json.loads(term_df_file.read_text(encoding="utf-8")) if term_df_file.exists() else None
     with _chroma_errors(settings):
         collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + generation)
     return IndexSnapshot(
@@ -228,6 +234,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
         chunks=records.chunks,
         embedder=embedder,
         manifest=records.manifest,
+        term_df=term_df,
         _bm25=bm25,
         _collection=collection,
         _settings=settings,
@@ -352,6 +359,7 @@ def build_generation(
     folder.mkdir(parents=True)
     _write_jsonl(folder / "documents.jsonl", documents)
     _write_jsonl(folder / "chunks.jsonl", chunks)
+    _write_term_df(settings, folder, chunks)
     by_id = {d.doc_id: d for d in documents}
     if chunks:
         bm25 = bm25s.BM25()
@@ -393,6 +401,16 @@ def build_generation(
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     _switch_to(settings, generation)
     return generation
+
+
+def _write_term_df(settings: Settings, folder: Path, chunks: list[Chunk]) -> None:
+    """Chunk-level document frequencies of the chunks' tokens (the answerer's idf weights), counted once
+    here through the token cache: counting them when an index is opened took 5.8 of 6.4 s at 10k chunks
+    and ~50 s at 100k, at every server start and generation switch."""
+    df: Counter[str] = Counter()
+    for tokens in _cached_tokens(settings, [c.text for c in chunks]):
+        df.update(set(tokens))
+    (folder / TERM_DF_FILE).write_text(json.dumps(df, ensure_ascii=False), encoding="utf-8")
 
 
 def _switch_to(settings: Settings, generation: str) -> None:

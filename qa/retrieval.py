@@ -18,9 +18,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import numpy as np
-from jiceng.qa.links import document_url
 
 from jiceng.errors import InputError
+from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import normalize_question, to_simplified
 from jiceng.types import Chunk, Document, Passage
@@ -41,6 +41,7 @@ class Snapshot(Protocol):
     documents: dict[str, Document]
     chunks: list[Chunk]
     embedder: Any
+    term_df: dict[str, int] | None  # chunk-level document frequencies, when the index stores them
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]: ...
     def dense_search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]: ...

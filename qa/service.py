@@ -44,7 +44,11 @@ class Loaded:
         return cls(
             snapshot=snapshot,
             retriever=HybridRetriever(snapshot, settings),
-            stats=TermStats.from_texts(chunk.text for chunk in snapshot.chunks),
+            stats=(
+                TermStats(n_chunks=len(snapshot.chunks), df=snapshot.term_df)
+                if snapshot.term_df is not None
+                else TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
+            ),
             answers=AnswerCache(settings.answer.cache_size),
         )
 

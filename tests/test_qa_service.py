@@ -136,6 +136,23 @@ def test_repeated_question_is_answered_from_the_cache_with_the_same_citations(se
     assert "cache" not in service.ask(question, filters={"kind": ["policy"]}).timings_ms
 
 
+def test_idf_weights_come_from_the_index_and_equal_a_recount(settings, service):
+    from jiceng.qa.answer import TermStats
+
+    snapshot = service.current().snapshot
+    recount = TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
+    assert snapshot.term_df is not None and service.current().stats == recount
+    # A generation written before the counts were stored still opens: they are recounted.
+    stored = settings.data_dir / "generations" / snapshot.generation / "term_df.json"
+    saved = stored.read_bytes()
+    stored.unlink()
+    try:
+        reopened = QAService(settings)
+        assert reopened.current().snapshot.term_df is None and reopened.current().stats == recount
+    finally:
+        stored.write_bytes(saved)
+
+
 def test_service_switches_to_a_new_generation_between_requests(tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
     with pytest.raises(IndexMissingError):
