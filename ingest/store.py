@@ -223,7 +223,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
             code="embedding_model_mismatch",
         )
     folder = _generations_dir(settings) / generation
-    bm25 = bm25s.BM25.load(str(folder / "bm25")) if records.chunks else None
+    bm25 = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
     term_df_file = folder / TERM_DF_FILE
     term_df = json.loads(term_df_file.read_text(encoding="utf-8")) if term_df_file.exists() else None
     with _chroma_errors(settings):
@@ -361,10 +361,10 @@ def build_generation(
     _write_jsonl(folder / "chunks.jsonl", chunks)
     _write_term_df(settings, folder, chunks)
     by_id = {d.doc_id: d for d in documents}
-    if chunks:
+    tokenized = cached_token_ids(settings, [index_text(by_id[c.doc_id], c) for c in chunks], on_progress)
+    if tokenized.vocab:  # bm25s cannot index a corpus without a single token (all stopwords): dense only
         bm25 = bm25s.BM25()
-        texts = [index_text(by_id[c.doc_id], c) for c in chunks]
-        bm25.index(cached_token_ids(settings, texts, on_progress), show_progress=False)
+        bm25.index(tokenized, show_progress=False)
         bm25.save(str(folder / "bm25"))
     client = chroma_client(settings)
     with _chroma_errors(settings):

@@ -117,3 +117,16 @@ def test_new_chunking_settings_rechunk_unchanged_documents(settings: Settings, f
     snapshot = open_current(finer)
     assert snapshot.manifest["chunking"]["chunk_chars"] == 50
     assert all(len(c.text) <= 50 for c in snapshot.chunks)
+
+
+def test_a_corpus_without_a_single_search_token_is_indexed_for_dense_search_only(
+    settings: Settings, tmp_path: Path
+) -> None:
+    folder = tmp_path / "stopwords"
+    folder.mkdir()
+    (folder / "的了.txt").write_text("的了是在和与及等。\n\n的了是在。\n", encoding="utf-8")
+    report = ingest_paths([folder], settings, progress=False)
+    assert report.chunks >= 1 and not report.failed
+    snapshot = open_current(settings)
+    assert snapshot.bm25_search("的了是", 5) == []
+    assert len(snapshot.dense_search(get_embedder(settings).embed_queries(["的了是"])[0], 5)) == report.chunks
