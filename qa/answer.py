@@ -222,9 +222,10 @@ def _folded(text: str) -> str:
 
 
 @lru_cache(maxsize=8192)
-def _document_sentences(text: str) -> tuple[tuple[int, int], ...]:
+def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
     """A document's sentence spans, split once per text rather than once per request (0.1–0.3 ms per
-    document each time). 8192 documents hold a 100k-chunk corpus of the benchmark's files."""
+    document each time); ``QAService`` fills this when it loads an index. 8192 documents hold a
+    100k-chunk corpus of the benchmark's files."""
     return tuple(sentence_spans(text))
 
 
@@ -285,7 +286,7 @@ def candidate_sentences(
         doc = documents[passage.doc_id]
         heading = f"{doc.title} {passage.section} {passage.text}"
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
-        spans = _document_sentences(doc.text)
+        spans = document_sentences(doc.text)
         for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
             start = skip_list_marker(doc.text, start, end)
             sentence = doc.text[start:end]

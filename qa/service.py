@@ -17,7 +17,7 @@ from typing import Any
 from cachetools import LRUCache
 
 from jiceng.errors import InputError, NotFoundError
-from jiceng.qa.answer import TermStats, answer_extractive
+from jiceng.qa.answer import TermStats, answer_extractive, document_sentences
 from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
 from jiceng.types import Answer, Document, Passage
@@ -41,6 +41,8 @@ class Loaded:
 
     @classmethod
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
+        for doc in snapshot.documents.values():  # split now, not in a user's first question on each document
+            document_sentences(doc.text)
         return cls(
             snapshot=snapshot,
             retriever=HybridRetriever(snapshot, settings),
