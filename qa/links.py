@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from jiceng.site.urls import library_url
-
 from jiceng.types import Document
 
 

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
 from jiceng.evals.goldset import load_eval_set
 from jiceng.evals.metrics import percentile, retrieval_scores
 from jiceng.qa.retrieval import fuse
-
 from jiceng.settings import get_settings
 from jiceng.text import normalize_question
 

@@ -21,15 +21,15 @@ from typing import Annotated
 import filetype
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi import Path as PathParam
-from jiceng.ingest import store
-from jiceng.ingest.loaders import load_document
-from jiceng.ingest.pipeline import IngestReport, ingest_paths, remove_documents
-from jiceng.qa.schemas import DocumentSummary, ErrorBody
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from jiceng.errors import BusyError, InputError, JicengError, NotFoundError
+from jiceng.ingest import store
+from jiceng.ingest.loaders import load_document
+from jiceng.ingest.pipeline import IngestReport, ingest_paths, remove_documents
+from jiceng.qa.schemas import DocumentSummary, ErrorBody
 from jiceng.settings import Settings
 
 UPLOADS_DIR = "uploads"

@@ -15,10 +15,10 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 import yaml
-from jiceng.site.urls import page_path
 from pymdownx.slugs import slugify
 
 from jiceng.corpus import GOVERNANCE_EXPERIENCES, PARTY_PATHS, CorpusFile
+from jiceng.site.urls import page_path
 from jiceng.text import block_spans
 
 # Same slugify as the toc extension in mkdocs.yml, so links to region/path headings resolve.

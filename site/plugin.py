@@ -9,7 +9,6 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from jiceng.site.pages import Library, generate_library
 from mkdocs.config import config_options as c
 from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
@@ -18,6 +17,7 @@ from mkdocs.structure.files import File, Files
 
 from jiceng.corpus import load_corpus
 from jiceng.errors import JicengError
+from jiceng.site.pages import Library, generate_library
 
 
 def _teach_search_segmenter() -> None:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from jiceng.ingest.chunking import chunk_document
 from jiceng.ingest.loaders import load_document
 from jiceng.qa.answer import Span, TermStats, analyse_question, answer_extractive, format_answer
 from jiceng.qa.retrieval import to_passage
-
 from jiceng.settings import Settings
 from jiceng.text import normalize_for_match
 from jiceng.types import Document, Passage

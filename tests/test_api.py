@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jiceng.ingest.pipeline import ingest_paths
-from jiceng.site.build import build_site
 
+from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
+from jiceng.site.build import build_site
 
 from .conftest import CORPUS_DIR
 

@@ -61,7 +61,6 @@ NOTICE_TXT = f"""社区公告栏张贴须知
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, llm_stub_url):
     from jiceng.ingest.pipeline import ingest_paths
-
     from jiceng.settings import Settings
 
     root = tmp_path_factory.mktemp("askpage")

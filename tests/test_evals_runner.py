@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import running_api
-
 from jiceng.evals.goldset import EvalItem
 from jiceng.evals.runner import MODES, run_eval
+
+from .conftest import running_api
 
 pytestmark = pytest.mark.slow
 

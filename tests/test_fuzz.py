@@ -18,11 +18,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from jiceng.ingest.loaders import load_document
-from jiceng.ingest.pipeline import ingest_paths
 from schemathesis import GenerationMode
 
 from jiceng.errors import InputError
+from jiceng.ingest.loaders import load_document
+from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .test_security import KEY, copy_corpus, serve

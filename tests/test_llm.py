@@ -225,6 +225,7 @@ def test_llm_status_reports_configured_and_reachable(llm_stub_url):
 def test_ask_endpoint_in_llm_mode_returns_checked_answer(llm_stub_url, tmp_path):
     """POST /ask with mode=llm through the real service and index; /healthz reports the endpoint."""
     from fastapi.testclient import TestClient
+
     from jiceng.ingest.pipeline import ingest_paths
     from jiceng.qa.api import create_app
 

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from jiceng.ingest.pipeline import ingest_paths
 
 from jiceng.bench.load import ask, drive, search
+from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR, REPO

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from jiceng.errors import IndexMissingError, InputError
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import open_current
 from jiceng.qa.schemas import AskResponse
 from jiceng.qa.service import QAService
-
-from jiceng.errors import IndexMissingError, InputError
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jiceng.ingest.pipeline import ingest_paths
-from jiceng.ingest.store import current_generation, open_current
 
 from jiceng.bench.load import free_port
+from jiceng.ingest.pipeline import ingest_paths
+from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
 
 from .test_security import FILES, KEY, copy_corpus, serve

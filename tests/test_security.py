@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from jiceng.ingest.pipeline import ingest_paths
 
 from jiceng.bench.load import Server, free_port
+from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
 from .conftest import CORPUS_DIR

@@ -13,11 +13,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
-from jiceng.site.build import build_site
-from jiceng.site.urls import library_url, page_path
 
 from jiceng.corpus import load_corpus
 from jiceng.settings import Settings
+from jiceng.site.build import build_site
+from jiceng.site.urls import library_url, page_path
 from jiceng.text import block_spans, normalize_for_match
 from jiceng.types import Document
 

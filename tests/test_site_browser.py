@@ -12,11 +12,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from jiceng.site.build import build_site
-from jiceng.site.urls import library_url
 
 from jiceng.corpus import load_corpus
 from jiceng.settings import Settings
+from jiceng.site.build import build_site
+from jiceng.site.urls import library_url
 from jiceng.text import block_spans
 from jiceng.types import Document
 
