@@ -7,7 +7,9 @@ own validation errors included) and 503 when the index or a backend is missing; 
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jiceng.errors import JicengError
@@ -161,6 +164,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal", f"服务器内部错误（internal error: {type(exc).__name__}）")
 
 
+@contextlib.asynccontextmanager
+async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
+    """Open the index (model, jieba dictionary, idf counts) before the first request, not during it.
+    Without an index, or with Chroma unreachable, the server still starts: requests get the 503."""
+    try:
+        await run_in_threadpool(app.state.service.current)
+    except JicengError as exc:
+        log.warning("index not opened at startup: %s", exc.message_en)
+    yield
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API app; ``settings=None`` reads JICENG_* settings (what ``uvicorn --factory`` workers use)."""
     settings = settings or get_settings()
@@ -168,6 +182,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="基层治理知识库 jiceng",
         description="带引文的中文问答 / cited Chinese Q&A over grassroots-governance texts.",
         version="0.1.0",
+        lifespan=_open_index_at_startup,
     )
     app.state.settings = settings
     app.state.service = QAService(settings)

@@ -20,6 +20,7 @@ from jiceng.errors import InputError, NotFoundError
 from jiceng.qa.answer import TermStats, answer_extractive, document_sentences
 from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
+from jiceng.text import tokenize
 from jiceng.types import Answer, Document, Passage
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,10 @@ class Loaded:
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
         for doc in snapshot.documents.values():  # split now, not in a user's first question on each document
             document_sentences(doc.text)
+        # jieba reads its dictionary on first use (~0.5 s) and the model's first call is slow (~50 ms):
+        # pay both here, not in the first user's request.
+        tokenize("预热")
+        snapshot.embedder.embed_queries(["预热"])
         return cls(
             snapshot=snapshot,
             retriever=HybridRetriever(snapshot, settings),
