@@ -1,15 +1,20 @@
-"""A content-addressed key -> bytes store in one SQLite file under data_dir.
+"""Caches: a content-addressed key -> bytes store in one SQLite file under data_dir, and an in-memory LRU.
 
-Used for passage embeddings and BM25 tokens, so work done for unchanged text (or by an ingest that was
-killed half-way) is never repeated. SQLite in WAL mode is safe across processes and against kill -9.
+The SQLite store holds passage embeddings and BM25 tokens, so work done for unchanged text (or by an
+ingest that was killed half-way) is never repeated; in WAL mode it is safe across processes and against
+kill -9. The LRU holds per-process results (query vectors, answers) that request threads share.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Hashable, Iterable
 from pathlib import Path
+from typing import Any
+
+from cachetools import LRUCache
 
 from jiceng.settings import Settings
 
@@ -19,6 +24,26 @@ _MAX_PARAMS = 500  # SQLite caps host parameters per statement
 def content_key(*parts: str) -> str:
     """sha256 over the parts, NUL-separated (so ("ab", "c") and ("a", "bc") differ)."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+
+
+class MemoryLru:
+    """A thread-safe in-memory LRU: cachetools' ``LRUCache`` (not safe across threads) behind a lock.
+    Size 0 keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        self._items: LRUCache | None = LRUCache(maxsize=size) if size else None
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        if self._items is None:
+            return None
+        with self._lock:
+            return self._items.get(key)
+
+    def put(self, key: Hashable, value: Any) -> None:
+        if self._items is not None:
+            with self._lock:
+                self._items[key] = value
 
 
 class SqliteCache:

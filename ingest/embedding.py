@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from jiceng.errors import InputError
-from jiceng.ingest.cache import SqliteCache, cache_path, content_key
+from jiceng.ingest.cache import MemoryLru, SqliteCache, cache_path, content_key
 from jiceng.settings import Settings
 
 
@@ -151,23 +150,16 @@ class CachedEmbedder:
         self.batch_size = batch_size
         self.computed = 0
         self._cache = cache
-        self._lru: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lru_size = lru_size
-        self._lock = threading.Lock()
+        self._queries = MemoryLru(lru_size)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            known = {t: self._lru[t] for t in texts if t in self._lru}
+        known = {t: v for t in dict.fromkeys(texts) if (v := self._queries.get(t)) is not None}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            known.update(zip(missing, self.backend.embed_queries(missing)))
+            for text, vector in zip(missing, self.backend.embed_queries(missing)):
+                known[text] = vector
+                self._queries.put(text, vector)
             self.computed += len(missing)
-        with self._lock:
-            for text in texts:
-                self._lru[text] = known[text]
-                self._lru.move_to_end(text)
-            while len(self._lru) > self._lru_size:
-                self._lru.popitem(last=False)
         return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
 
     def embed_passages(

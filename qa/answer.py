@@ -267,7 +267,7 @@ class Evidence:
     context_coverage: float
     cue_ok: bool
     focus_ok: bool
-    kind_fit: float = 0.0  # measure line for a "how" question +, problem line -
+    kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
 
     @property
     def score(self) -> float:

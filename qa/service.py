@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
-
 from jiceng.errors import InputError, NotFoundError
+from jiceng.ingest.cache import MemoryLru
 from jiceng.qa.answer import TermStats, answer_extractive, document_sentences
 from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
@@ -38,7 +37,7 @@ class Loaded:
     stats: TermStats
     # Extractive answers are a pure function of the question, the options and this generation, so a
     # repeated question is served from here; the cache goes when the generation is replaced.
-    answers: AnswerCache
+    answers: MemoryLru
 
     @classmethod
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
@@ -56,27 +55,8 @@ class Loaded:
                 if snapshot.term_df is not None
                 else TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
             ),
-            answers=AnswerCache(settings.answer.cache_size),
+            answers=MemoryLru(settings.answer.cache_size),
         )
-
-
-class AnswerCache:
-    """A thread-safe LRU of answers (cachetools' ``LRUCache`` is not safe across request threads)."""
-
-    def __init__(self, size: int) -> None:
-        self._answers: LRUCache | None = LRUCache(maxsize=size) if size else None
-        self._lock = threading.Lock()
-
-    def get(self, key: tuple) -> Answer | None:
-        if self._answers is None:
-            return None
-        with self._lock:
-            return self._answers.get(key)
-
-    def put(self, key: tuple, answer: Answer) -> None:
-        if self._answers is not None:
-            with self._lock:
-                self._answers[key] = answer
 
 
 class QAService:
