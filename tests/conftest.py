@@ -12,6 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jiceng.bench.load import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS_DIR = REPO.parent / "shared" / "seeds"
 CORPUS_DIR = REPO / "corpus"
@@ -47,12 +49,24 @@ def llm_stub_url():
         proc.wait(timeout=5)
 
 
-def free_port() -> int:
+def start_chroma(path: Path, port: int) -> subprocess.Popen:
+    """A real ``chroma run`` server on ``port`` storing in ``path``, returned once it accepts connections."""
     import socket
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [Path(sys.executable).parent / "chroma", "run", "--path", str(path), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("chroma did not start")
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
 
+from .conftest import start_chroma
 from .test_security import FILES, KEY, copy_corpus, serve
 from .test_store import _cached
 
@@ -122,21 +122,7 @@ def chroma(tmp_path: Path):
     port, path, procs = free_port(), tmp_path / "chroma-server", []
 
     def start() -> None:
-        procs.append(
-            subprocess.Popen(
-                [BIN / "chroma", "run", "--path", str(path), "--port", str(port)],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError("chroma did not start")
+        procs.append(start_chroma(path, port))
 
     def kill() -> None:
         procs[-1].send_signal(signal.SIGKILL)

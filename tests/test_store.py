@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -14,11 +13,14 @@ from pathlib import Path
 
 import pytest
 
+from jiceng.bench.load import free_port
 from jiceng.errors import BackendUnavailableError, IndexMissingError
 from jiceng.ingest import store
 from jiceng.ingest.pipeline import ingest_paths, remove_documents
 from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
+
+from .conftest import start_chroma
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -160,27 +162,11 @@ def _cached(cache: Path) -> int:
         return 0
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture()
 def chroma_server(tmp_path: Path):
-    port = _free_port()
-    proc = subprocess.Popen(
-        [BIN / "chroma", "run", "--path", str(tmp_path / "chroma-server"), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    proc = start_chroma(tmp_path / "chroma-server", port)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.1)
     yield url, proc
     proc.terminate()
     proc.wait(timeout=10)
@@ -210,7 +196,7 @@ def test_chroma_server_mode_via_env(chroma_server, tmp_path: Path, monkeypatch: 
 
 
 def test_unreachable_chroma_server_is_a_503_style_error(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(data_dir=tmp_path / "data", chroma_url=f"http://127.0.0.1:{free_port()}")
     folder = _folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。"})
     with pytest.raises(BackendUnavailableError) as info:
         ingest_paths([folder], settings, progress=False)
