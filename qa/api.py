@@ -56,11 +56,12 @@ class LaterStaticFiles(StaticFiles):
             await super().check_config()
 
 
-def get_service(request: Request) -> QAService:
+# Async so that FastAPI calls them on the event loop rather than sending each to a worker thread.
+async def get_service(request: Request) -> QAService:
     return request.app.state.service
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -79,20 +80,20 @@ def _json_response(model: BaseModel) -> Response:
 
 
 @qa_router.post("/ask", response_model=AskResponse)
-def ask(body: AskRequest, service: Service) -> Response:
+async def ask(body: AskRequest, service: Service) -> Response:
     """Answer a question with verbatim citations, or abstain when the knowledge base does not say."""
-    answer = service.ask(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode)
+    answer = await service.ask_async(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode)
     return _json_response(AskResponse.of(answer))
 
 
 @qa_router.get("/search", response_model=SearchResponse)
-def search(
+async def search(
     service: Service,
     q: Annotated[str, Query(description="查询 / query")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> Response:
     """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer."""
-    return _json_response(SearchResponse.of(service.search(q, k=k)))
+    return _json_response(SearchResponse.of(await service.search_async(q, k=k)))
 
 
 @documents_router.get("", response_model=list[DocumentSummary])

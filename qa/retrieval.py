@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -129,6 +130,28 @@ def fuse(
     return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
+@dataclass
+class _Search:
+    """One retrieval between its start and its ranking; ``lap`` times each stage into ``timings``."""
+
+    query: str
+    k: int
+    wanted: dict[str, tuple[str, ...]]
+    sources: RetrievalSources
+    depth: int
+    timings: dict[str, float]
+    clock: float
+
+    @property
+    def needs_vector(self) -> bool:
+        return self.sources != "bm25"  # a BM25-only query pays no embedding
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.timings[stage] = round((now - self.clock) * 1000, 2)
+        self.clock = now
+
+
 class HybridRetriever:
     """BM25 and/or dense search over one index snapshot (never mixes generations: it holds one)."""
 
@@ -146,46 +169,66 @@ class HybridRetriever:
         sources: RetrievalSources = "hybrid",
     ) -> list[Passage]:
         """Ranked passages for ``question`` from ``sources``; ``timings`` (if given) receives ms per stage."""
+        search = self._start(question, k, filters, timings, sources)
+        vector = np.asarray(self.snapshot.embedder.embed_queries([search.query]))[0] if search.needs_vector else None
+        return self._rank(search, vector)
+
+    async def retrieve_async(
+        self,
+        question: str,
+        k: int,
+        filters: Mapping[str, Any] | None = None,
+        timings: dict[str, float] | None = None,
+        sources: RetrievalSources = "hybrid",
+    ) -> list[Passage]:
+        """``retrieve`` on an event loop, which is free for other requests while the question is embedded."""
+        search = self._start(question, k, filters, timings, sources)
+        vector = await self.snapshot.embedder.embed_query_async(search.query) if search.needs_vector else None
+        return self._rank(search, vector)
+
+    def _start(
+        self,
+        question: str,
+        k: int,
+        filters: Mapping[str, Any] | None,
+        timings: dict[str, float] | None,
+        sources: RetrievalSources,
+    ) -> _Search:
         sources = check_sources(sources)
-        timings = {} if timings is None else timings
         wanted = parse_filters(filters)
-        clock = time.perf_counter()
-
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter()
-            timings[stage] = round((now - clock) * 1000, 2)
-            clock = now
-
-        query = normalize_question(question)
-        lap("normalise")
-        n_chunks = len(self.snapshot.chunks)
         # Filters drop candidates after search, so a filtered query searches deeper.
-        depth = min(n_chunks, self.settings.retrieval.candidates * (10 if wanted else 1))
+        depth = min(len(self.snapshot.chunks), self.settings.retrieval.candidates * (10 if wanted else 1))
+        began = time.perf_counter()
+        query = normalize_question(question)
+        search = _Search(query, k, wanted, sources, depth, {} if timings is None else timings, began)
+        search.lap("normalise")
+        return search
+
+    def _rank(self, search: _Search, vector: np.ndarray | None) -> list[Passage]:
+        """Search with the embedded question (``vector``, None for BM25 alone), fuse, filter, cut to k."""
         lexical: list[tuple[int, float]] = []
         dense: list[tuple[int, float]] = []
-        if sources != "bm25":  # a BM25-only query pays no embedding
-            vector = np.asarray(self.snapshot.embedder.embed_queries([query]))[0]
-            lap("embed")
-            dense = self.snapshot.dense_search(vector, depth) if depth else []
-            lap("dense")
-        if sources != "dense":
-            lexical = self.snapshot.bm25_search(query, depth) if depth else []
-            lap("bm25")
-        if sources == "hybrid":
+        if vector is not None:
+            search.lap("embed")
+            dense = self.snapshot.dense_search(vector, search.depth) if search.depth else []
+            search.lap("dense")
+        if search.sources != "dense":
+            lexical = self.snapshot.bm25_search(search.query, search.depth) if search.depth else []
+            search.lap("bm25")
+        if search.sources == "hybrid":
             ranked = fuse([lexical, dense], self.method, self.settings.retrieval.rrf_k)
         else:
-            ranked = lexical if sources == "bm25" else dense
+            ranked = lexical if search.sources == "bm25" else dense
         passages: list[Passage] = []
         for index, score in ranked:
             chunk = self.snapshot.chunks[index]
             doc = self.snapshot.documents[chunk.doc_id]
-            if wanted and not document_matches(doc, wanted):
+            if search.wanted and not document_matches(doc, search.wanted):
                 continue
             passages.append(to_passage(chunk, doc, rank=len(passages) + 1, score=score))
-            if len(passages) == k:
+            if len(passages) == search.k:
                 break
-        lap("fuse" if sources == "hybrid" else "rank")
+        search.lap("fuse" if search.sources == "hybrid" else "rank")
         return passages
 
 

@@ -6,6 +6,7 @@ a new one, so a request never mixes documents of one generation with chunks of a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -59,6 +60,23 @@ class Loaded:
         )
 
 
+@dataclass(frozen=True)
+class _AskRequest:
+    """A checked question and its options; ``key`` identifies its extractive answer in the cache."""
+
+    question: str
+    top_k: int
+    mode: str
+    key: tuple
+    began: float
+
+    def cached(self, loaded: Loaded) -> Answer | None:
+        """The cached extractive answer of this generation, timed as a cache hit."""
+        if self.mode != "extractive" or (answer := loaded.answers.get(self.key)) is None:
+            return None
+        return answer.model_copy(update={"timings_ms": {"cache": _ms(self.began), "total": _ms(self.began)}})
+
+
 class QAService:
     """``ask`` and ``search`` over the current index generation (or a snapshot handed in)."""
 
@@ -71,20 +89,30 @@ class QAService:
 
     def current(self) -> Loaded:
         """The loaded generation, reopened when the store's pointer names a newer one."""
-        loaded = self._loaded
-        if self._pinned and loaded is not None:
+        if (loaded := self._up_to_date()) is not None:
             return loaded
         from jiceng.ingest.store import current_generation, open_current
 
-        generation = current_generation(self.settings)
-        if loaded is not None and loaded.snapshot.generation == generation:
-            return loaded
         with self._lock:
+            generation = current_generation(self.settings)
             if self._loaded is None or self._loaded.snapshot.generation != generation:
                 fresh = Loaded.of(open_current(self.settings), self.settings)
                 log.info("loaded index generation %s", fresh.snapshot.generation)
                 self._loaded = fresh
             return self._loaded
+
+    def _up_to_date(self) -> Loaded | None:
+        """The loaded generation if it is still the current one (a cheap pointer read), else None."""
+        from jiceng.ingest.store import current_generation
+
+        loaded = self._loaded
+        if loaded is not None and (self._pinned or loaded.snapshot.generation == current_generation(self.settings)):
+            return loaded
+        return None
+
+    async def _current_async(self) -> Loaded:
+        # Opening a generation takes seconds at 100k chunks: not on the event loop.
+        return self._up_to_date() or await asyncio.to_thread(self.current)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -105,10 +133,14 @@ class QAService:
         retrieval: RetrievalSources = "hybrid",
     ) -> list[Passage]:
         """Ranked passages for ``query`` (no answer composed); ``retrieval`` = hybrid, bm25 or dense."""
-        query = self._check_question(query)
-        k = _check_k(k, "k")
-        retrieval = check_sources(retrieval)
-        return self.current().retriever.retrieve(query, k, filters, sources=retrieval)
+        query, k = self._check_question(query), _check_k(k, "k")
+        return self.current().retriever.retrieve(query, k, filters, sources=check_sources(retrieval))
+
+    async def search_async(self, query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Passage]:
+        """``search`` for the API's event loop (see ``ask_async``)."""
+        query, k = self._check_question(query), _check_k(k, "k")
+        loaded = await self._current_async()
+        return await loaded.retriever.retrieve_async(query, k, filters)
 
     def ask(
         self,
@@ -123,6 +155,34 @@ class QAService:
 
         ``retrieval`` = bm25 or dense feeds the same answerer from one retriever alone (eval baselines).
         """
+        request = self._check_ask(question, top_k, filters, mode, retrieval)
+        loaded = self.current()  # one generation for the whole request
+        if (cached := request.cached(loaded)) is not None:
+            return cached
+        timings: dict[str, float] = {}
+        passages = loaded.retriever.retrieve(request.question, request.top_k, filters, timings, sources=retrieval)
+        return self._compose(request, loaded, passages, timings)
+
+    async def ask_async(
+        self, question: str, top_k: int = 5, filters: Mapping[str, Any] | None = None, mode: str | None = None
+    ) -> Answer:
+        """``ask`` for the API's event loop. No thread waits while the question is embedded (the model
+        has its own thread), which saves two thread hand-offs per request (docs/benchmarks.md). The
+        searches after it (2-4 ms; with ``chroma run``, one round trip to it) run on the loop; work that
+        blocks for long, opening a new generation or calling an LLM, goes to a worker thread."""
+        request = self._check_ask(question, top_k, filters, mode, "hybrid")
+        loaded = await self._current_async()
+        if (cached := request.cached(loaded)) is not None:
+            return cached
+        timings: dict[str, float] = {}
+        passages = await loaded.retriever.retrieve_async(request.question, request.top_k, filters, timings)
+        if request.mode == "llm":
+            return await asyncio.to_thread(self._compose, request, loaded, passages, timings)
+        return self._compose(request, loaded, passages, timings)
+
+    def _check_ask(
+        self, question: Any, top_k: Any, filters: Mapping[str, Any] | None, mode: str | None, retrieval: Any
+    ) -> _AskRequest:
         began = time.perf_counter()
         question = self._check_question(question)
         top_k = _check_k(top_k, "top_k")
@@ -134,20 +194,21 @@ class QAService:
                 f"unknown mode {mode!r}; use extractive or llm",
                 code="bad_mode",
             )
-        loaded = self.current()  # one generation for the whole request
         key = (question, top_k, tuple(sorted(parse_filters(filters).items())), retrieval)
-        if mode == "extractive" and (cached := loaded.answers.get(key)) is not None:
-            return cached.model_copy(update={"timings_ms": {"cache": _ms(began), "total": _ms(began)}})
-        timings: dict[str, float] = {}
-        passages = loaded.retriever.retrieve(question, top_k, filters, timings, sources=retrieval)
+        return _AskRequest(question, top_k, mode, key, began)
+
+    def _compose(
+        self, request: _AskRequest, loaded: Loaded, passages: list[Passage], timings: dict[str, float]
+    ) -> Answer:
+        """The answer from retrieved passages: extractive (cached), then rewritten in LLM mode."""
         clock = time.perf_counter()
-        answer = answer_extractive(question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
+        answer = answer_extractive(request.question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
         timings["answer"] = _ms(clock)
-        loaded.answers.put(key, answer)
-        if mode == "llm":
-            answer = self._llm(question, passages, answer, loaded.snapshot.documents)
+        loaded.answers.put(request.key, answer)
+        if request.mode == "llm":
+            answer = self._llm(request.question, passages, answer, loaded.snapshot.documents)
             timings.update({k: v for k, v in answer.timings_ms.items() if k not in timings})
-        timings["total"] = _ms(began)
+        timings["total"] = _ms(request.began)
         return answer.model_copy(update={"timings_ms": timings})
 
     def _llm(self, question: str, passages: list[Passage], extractive: Answer, documents) -> Answer:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -134,6 +135,18 @@ def test_repeated_question_is_answered_from_the_cache_with_the_same_citations(se
     # Other options are another question: not served from that entry.
     assert "cache" not in service.ask(question, top_k=2).timings_ms
     assert "cache" not in service.ask(question, filters={"kind": ["policy"]}).timings_ms
+
+
+def test_async_ask_and_search_give_what_the_sync_ones_give(service):
+    question = "朝阳区邻里节让居民参与率提高了多少？"  # top_k=3: not in the cache from the first test
+    asked = asyncio.run(service.ask_async(question, top_k=3))
+    assert "embed" in asked.timings_ms and asked.citations
+    assert asked.model_dump(exclude={"timings_ms"}) == service.ask(question, top_k=3).model_dump(exclude={"timings_ms"})
+    found = asyncio.run(service.search_async("功德银行 积分", k=4))
+    assert [p.chunk_id for p in found] == [p.chunk_id for p in service.search("功德银行 积分", k=4)]
+    with pytest.raises(InputError) as caught:
+        asyncio.run(service.ask_async("   "))
+    assert caught.value.code == "empty_question"
 
 
 def test_idf_weights_come_from_the_index_and_equal_a_recount(settings, service):
