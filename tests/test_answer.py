@@ -126,6 +126,21 @@ def test_frame_words_of_a_question_are_no_topic(corpus):
     assert {"表现", "方面"}.isdisjoint(question.terms) and question.focus != "表现"
 
 
+def test_the_sources_labels_and_section_titles_say_which_sentences_answer_how_and_what_goes_wrong(corpus):
+    # 对策: covers every sentence of its line; 表现: is what goes wrong, not what to do about it.
+    how = ask(corpus, "怎样让群众更愿意参与党组织活动？", "dangjian-chuangxin-tiaozhan-yingdui")
+    assert "微项目" in how.citations[0].quote
+    # A policy's 主要难题 section answers "what goes wrong", though its 对策建议 section, ranked first
+    # here, uses the same words.
+    policy = load_document(CORPUS_DIR / "policies/jiceng-zhili-xin-jingyan-duice.md", Settings())
+    chunks = chunk_document(policy, Settings())
+    ranked = sorted(chunks, key=lambda c: "对策建议" not in c.section)
+    passages = [to_passage(c, policy, rank=i, score=1 / i) for i, c in enumerate(ranked, start=1)]
+    stats = TermStats.from_texts(c.text for c in chunks)
+    problem = answer_extractive("基层形式主义有哪些表现？", passages, {policy.doc_id: policy}, stats, Settings())
+    assert "下发过多文件" in problem.citations[0].quote and "难题" in problem.citations[0].section
+
+
 def test_a_keyword_query_cites_the_sentence_that_holds_it_as_written(corpus):
     answer = ask(corpus, "书记讲给书记听", "shenzhen-shequ-shuji-gongzuoshi")
     assert "“书记讲给书记听”" in answer.citations[0].quote
