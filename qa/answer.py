@@ -214,30 +214,44 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
 
-def coverage(question: Question, text: str) -> float:
-    """Share of the question's idf mass found in ``text`` (a synonym counts; a term only partly present
-    earns half its share)."""
+def coverage(question: Question, folded: str) -> float:
+    """Share of the question's idf mass found in ``folded`` text (see ``_folded``; a synonym counts; a
+    term only partly present earns half its share)."""
     total = sum(question.terms.values())
     if not total:
         return 0.0
-    haystack = _folded(text)
-    return sum(w * _credit(t, haystack) for t, w in question.terms.items()) / total
+    return sum(w * _credit(t, folded) for t, w in question.terms.items()) / total
 
 
-def holds(term: str | None, text: str) -> bool:
-    """``text`` states ``term`` itself, a listed synonym, or for a compound of 4+ characters its head
-    (the last two: 处理过程 -> 过程); no term holds trivially."""
+def holds(term: str | None, folded: str) -> bool:
+    """``folded`` text states ``term`` itself, a listed synonym, or for a compound of 4+ characters its
+    head (the last two: 处理过程 -> 过程); no term holds trivially."""
     if term is None:
         return True
-    haystack = _folded(text)
-    return _credit(term, haystack) == 1.0 or (len(term) >= 4 and term[-2:] in haystack)
+    return _credit(term, folded) == 1.0 or (len(term) >= 4 and term[-2:] in folded)
 
 
-# Sentences and their contexts recur from request to request (the same passages answer related
-# questions), and folding them with OpenCC was a third of the answer stage's time.
-@lru_cache(maxsize=16384)
-def _folded(text: str) -> str:
+def _fold(text: str) -> str:
+    """Text as question terms are matched against it: simplified script, lower case."""
     return to_simplified(text).lower()
+
+
+_folded = lru_cache(maxsize=16384)(_fold)
+
+
+# Folding each sentence and its context with OpenCC per request was a third of the answer stage's
+# time; a document folded once serves every later request that retrieves it.
+@lru_cache(maxsize=8192)
+def _folded_document(text: str) -> str | None:
+    """The whole document folded, when folding keeps every character at its offset (None otherwise)."""
+    folded = _fold(text)
+    return folded if len(folded) == len(text) else None
+
+
+def _folded_span(text: str, start: int, end: int) -> str:
+    """``text[start:end]`` folded: cut from the folded document, or folded on its own."""
+    whole = _folded_document(text)
+    return whole[start:end] if whole is not None else _folded(text[start:end])
 
 
 @lru_cache(maxsize=8192)
@@ -303,7 +317,7 @@ def candidate_sentences(
     found: dict[tuple[str, int], Evidence] = {}
     for passage in passages:
         doc = documents[passage.doc_id]
-        heading = f"{doc.title} {passage.section} {passage.text}"
+        heading = _folded(f"{doc.title} {passage.section} {passage.text}")
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
         spans = document_sentences(doc.text)
         for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
@@ -313,16 +327,17 @@ def candidate_sentences(
                 continue
             if (doc.doc_id, start) in found:
                 continue
-            context = f"{sentence} {heading} {doc.text[max(0, start - CONTEXT_CHARS) : start]}"
+            folded = _folded_span(doc.text, start, end)
+            context = f"{folded} {heading} {_folded_span(doc.text, max(0, start - CONTEXT_CHARS), start)}"
             found[doc.doc_id, start] = Evidence(
                 span=Span(doc.doc_id, start, end, passage.section),
                 text=sentence,
                 passage_rank=passage.rank,
-                sentence_coverage=coverage(question, sentence),
+                sentence_coverage=coverage(question, folded),
                 context_coverage=coverage(question, context),
                 cue_ok=cue_satisfied(question, sentence),
-                focus_ok=holds(question.focus, sentence),
-                kind_fit=_kind_fit(question, sentence, _line_of(doc.text, start, end), passage.section),
+                focus_ok=holds(question.focus, folded),
+                kind_fit=_kind_fit(question, folded, _line_of(doc.text, start, end), passage.section),
             )
     return sorted(found.values(), key=lambda e: e.score, reverse=True)
 
@@ -333,11 +348,11 @@ def _line_of(text: str, start: int, end: int) -> str:
     return text[skip_list_marker(text, line_start, end) : end]
 
 
-def _kind_fit(question: Question, sentence: str, line: str, section: str) -> float:
-    """How well the sentence's kind fits the question's: a sentence on a labelled line of the asked
-    kind (measures for "how") or in a section of that kind ranks higher, of another kind lower; and
-    the asker's own quoted words or keyword query found as written rank higher."""
-    fit = 0.2 if any(p in _folded(sentence) for p in question.phrases) else 0.0
+def _kind_fit(question: Question, folded: str, line: str, section: str) -> float:
+    """How well the sentence (``folded``) fits the question's kind: a sentence on a labelled line of the
+    asked kind (measures for "how") or in a section of that kind ranks higher, of another kind lower;
+    and the asker's own quoted words or keyword query found as written rank higher."""
+    fit = 0.2 if any(p in folded for p in question.phrases) else 0.0
     if question.kind is None:
         return fit
     match = _LABEL.match(line)
