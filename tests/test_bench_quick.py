@@ -49,7 +49,10 @@ def test_bench_runs_all_systems_and_reports_every_figure(tmp_path: Path) -> None
     assert 0 < ours["ask_c1"]["server_total_p50_ms"] < ours["ask_c1"]["p50_ms"]
     assert {"embed", "answer", "total"} <= set(ours["ask_c1"]["server_stages_p50_ms"])
     assert results["bare"]["passages"]["chunks"] == 20 and results["bare"]["passages"]["chunks_per_s"] > 0
-    assert 0 < results["bare"]["query"]["p50_ms"] < 10_000
+    floor = results["bare"]["query"]
+    # The floor brackets jiceng's HTTP load: one sample before it, one after, p50 over both.
+    assert floor["n"] == 2 * results["config"]["profile_questions"]
+    assert 0 < min(floor["p50_before_ms"], floor["p50_after_ms"]) <= floor["p50_ms"] < 10_000
     assert {"embed", "bm25", "dense", "answer", "total"} <= set(results["profile"]["stages_p50_ms"])
     assert results["profile"]["top_own_time"]
     assert len(results["targets"]) == 7
