@@ -66,3 +66,25 @@ def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> 
     )
     assert done.returncode == 2
     assert "未知规模" in done.stderr and "unknown size" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_naive_build_keeps_passage_vectors_only_when_embeddings_are_reused(tmp_path: Path) -> None:
+    from jiceng.bench.baselines import NaiveLlamaIndex, build_baseline
+    from jiceng.ingest.embedding import get_embedder
+    from jiceng.settings import Settings
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "gongde.md").write_text("# 功德银行\n\n村民在银行的积分可兑换油、米、盐等生活物资。\n", "utf-8")
+    (corpus / "linli.md").write_text("# 邻里节\n\n社区居民参与率从不足30%提升至70%以上。\n", "utf-8")
+    plain, reused = Settings(data_dir=tmp_path / "plain-data"), Settings(data_dir=tmp_path / "naive-data")
+
+    build_baseline("naive", corpus, tmp_path / "plain-index", plain)
+    assert get_embedder(plain).computed == 0  # the naive pipeline as users meet it: no cache at all
+
+    build_baseline("naive", corpus, tmp_path / "index-1", reused, cache_passages=True)
+    first = get_embedder(reused).computed
+    build_baseline("naive", corpus, tmp_path / "index-2", reused, cache_passages=True)
+    assert first == 2 and get_embedder(reused).computed == first  # the second build embedded nothing
+    hit = NaiveLlamaIndex(tmp_path / "index-2", reused).search("积分能换什么", 1)[0]
+    assert hit["source"] == "gongde.md"

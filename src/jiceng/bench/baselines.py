@@ -27,30 +27,36 @@ class Baseline(Protocol):
     def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
 
 
-def llama_embed_model(settings):
-    """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI)."""
+def llama_embed_model(settings, cache_passages: bool = False):
+    """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI).
+
+    The bare model, without jiceng's passage cache and query LRU: a naive pipeline has neither. Only a
+    benchmark run with ``--reuse-embeddings`` (``cache_passages``) keeps the build's passage vectors in
+    a cache of its own data dir, so a 100k build can be spread over sittings like jiceng's; its ingest
+    is then reported warm, and questions are never cached.
+    """
     from llama_index.core.embeddings import BaseEmbedding
 
     from jiceng.ingest.embedding import get_embedder
 
-    # The bare model, without jiceng's passage cache and query LRU: a naive pipeline has neither.
-    embedder = get_embedder(settings)
-    embedder = getattr(embedder, "backend", embedder)
+    cached = get_embedder(settings)
+    model = getattr(cached, "backend", cached)
+    passages = cached if cache_passages else model
 
     class JicengEmbedding(BaseEmbedding):
         def _get_query_embedding(self, query: str) -> list[float]:
-            return embedder.embed_queries([query])[0].tolist()
+            return model.embed_queries([query])[0].tolist()
 
         async def _aget_query_embedding(self, query: str) -> list[float]:
             return self._get_query_embedding(query)
 
         def _get_text_embedding(self, text: str) -> list[float]:
-            return embedder.embed_passages([text])[0].tolist()
+            return passages.embed_passages([text])[0].tolist()
 
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return embedder.embed_passages(texts).tolist()
+            return passages.embed_passages(texts).tolist()
 
-    return JicengEmbedding(model_name=embedder.model_id)
+    return JicengEmbedding(model_name=model.model_id)
 
 
 def llama_settings_offline() -> None:
@@ -73,7 +79,7 @@ class NaiveLlamaIndex:
         self.index = VectorStoreIndex.from_vector_store(store, embed_model=llama_embed_model(settings))
 
     @staticmethod
-    def build(source_dir: Path, index_dir: Path, settings) -> int:
+    def build(source_dir: Path, index_dir: Path, settings, cache_passages: bool = False) -> int:
         """Ingest every file of ``source_dir``; returns the number of nodes (chunks)."""
         import chromadb
         from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
@@ -87,7 +93,7 @@ class NaiveLlamaIndex:
         VectorStoreIndex.from_documents(
             documents,
             storage_context=StorageContext.from_defaults(vector_store=store),
-            embed_model=llama_embed_model(settings),
+            embed_model=llama_embed_model(settings, cache_passages),
         )
         return collection.count()
 
@@ -136,9 +142,9 @@ def load_baseline(kind: str, index_dir: Path, settings) -> Baseline:
     return NaiveLlamaIndex(index_dir, settings) if kind == "naive" else BM25Only(index_dir)
 
 
-def build_baseline(kind: str, source_dir: Path, index_dir: Path, settings) -> int:
+def build_baseline(kind: str, source_dir: Path, index_dir: Path, settings, cache_passages: bool = False) -> int:
     if kind == "naive":
-        return NaiveLlamaIndex.build(source_dir, index_dir, settings)
+        return NaiveLlamaIndex.build(source_dir, index_dir, settings, cache_passages)
     return BM25Only.build(source_dir, index_dir)
 
 

@@ -37,7 +37,9 @@ def markdown_report(results: dict[str, Any]) -> str:
         lines.append(f"| {label} | " + " | ".join(cell(s) for s in systems.values()) + " |")
 
     row("chunks", lambda s: f"{s['chunks']:,}")
-    row("ingest, s", lambda s: f"{s['ingest']['seconds']:.1f}")
+    # With --reuse-embeddings the embeddings came from an earlier run's cache: no embedding figure.
+    row("ingest, s", lambda s: f"{s['ingest']['seconds']:.1f}" + (
+        " (embeddings cached)" if s["ingest"].get("embedding_cache_warm") else ""))
     row("ingest, chunks/s (per CPU-s)",
         lambda s: f"{s['ingest']['chunks_per_s']:.1f} ({s['ingest']['chunks_per_cpu_s']:.1f})")
     row("unchanged re-ingest, s", lambda s: f"{s['reingest']['seconds']:.2f}" if "reingest" in s else "full rebuild")

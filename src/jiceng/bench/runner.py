@@ -191,9 +191,11 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         shutil.rmtree(index_dir, ignore_errors=True)
         console.print(f"[bold]baseline {kind}[/]: build")
         built = _job("build-baseline", {"kind": kind, "source": str(corpus_dir), "index_dir": str(index_dir),
-                                        "data_dir": str(root / f"{kind}-data")}, env)
+                                        "data_dir": str(root / f"{kind}-data"),
+                                        "cache_passages": config.reuse_embeddings}, env)
         system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"],
-                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]},
+                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"],
+                                                               "embedding_cache_warm": config.reuse_embeddings},
                   "index_bytes": dir_size(index_dir)}
         port = free_port()
         argv = [sys.executable, "-m", "jiceng.bench.worker", "serve-baseline",

@@ -50,7 +50,8 @@ def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
     from jiceng.bench.baselines import build_baseline as build
 
     started, cpu = time.perf_counter(), _cpu_s()
-    chunks = build(args["kind"], Path(args["source"]), Path(args["index_dir"]), _settings(args))
+    chunks = build(args["kind"], Path(args["source"]), Path(args["index_dir"]), _settings(args),
+                   cache_passages=args.get("cache_passages", False))
     return {"seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu, "chunks": chunks,
             "peak_rss": _peak_rss()}
 
