@@ -174,15 +174,11 @@ class HybridRetriever:
         return self._rank(search, vector)
 
     async def retrieve_async(
-        self,
-        question: str,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        timings: dict[str, float] | None = None,
-        sources: RetrievalSources = "hybrid",
+        self, question: str, k: int, filters: Mapping[str, Any] | None = None, timings: dict[str, float] | None = None
     ) -> list[Passage]:
-        """``retrieve`` on an event loop, which is free for other requests while the question is embedded."""
-        search = self._start(question, k, filters, timings, sources)
+        """Hybrid ``retrieve`` on an event loop (the API's), which is free for other requests while the
+        question is embedded."""
+        search = self._start(question, k, filters, timings, "hybrid")
         vector = await self.snapshot.embedder.embed_query_async(search.query) if search.needs_vector else None
         return self._rank(search, vector)
 
