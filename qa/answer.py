@@ -337,7 +337,9 @@ def candidate_sentences(
                 context_coverage=coverage(question, context),
                 cue_ok=cue_satisfied(question, sentence),
                 focus_ok=holds(question.focus, folded),
-                kind_fit=_kind_fit(question, folded, _line_of(doc.text, start, end), passage.section),
+                kind_fit=_kind_fit(
+                    question, folded, _line_of(doc.text, start, end) if question.kind else "", passage.section
+                ),
             )
     return sorted(found.values(), key=lambda e: e.score, reverse=True)
 
