@@ -15,10 +15,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 
+from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import (
@@ -51,13 +52,13 @@ _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
 # a place is named (not "xx县"); person names never occur in the sources, so "是谁/叫什么名字" of a
 # person can only be abstained on, unless a sentence really names someone.
 _CUES: list[tuple[str, re.Pattern[str], str]] = [
-    ("year", re.compile(r"哪一?年|年份|什么年代"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
-    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
-    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
+    ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
+    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
+    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
     ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
-    ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
-    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远"), rf"{_NUM}"),
+    ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
+    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), rf"{_NUM}"),
 ]
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
@@ -68,11 +69,14 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # goes wrong, why), effects. The sources say which they offer in labelled lines (难题: … 对策: …) and
 # in section titles (背景 / 做法 / 成效 in every case; 主要难题, 对策建议 in the policies). A
 # question's kind is tried in this order: 如何解决…问题 asks for measures, …解决了哪些难题 for effects.
-_HOW = re.compile(r"怎样|如何|怎么|办法|对策|措施|做法")
+_HOW = re.compile(
+    r"怎样|如何|怎么|办法|对策|措施|做法|"
+    r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
+)
 _ASKED_KINDS = [
     ("measure", _HOW),
-    ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了")),
-    ("problem", re.compile(r"为什么|为何|原因|表现|难题|问题|挑战|短板|困难")),
+    ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
+    ("problem", re.compile(r"为什么|为何|原因|表现|难题|问题|挑战|短板|困难|(?i:\b(?:why|problems?|challenges?|show|manifest)\b)")),
 ]
 _SECTION_KINDS = [
     ("measure", re.compile(r"对策|建议|做法|方法|措施|路径|举措|应对")),
@@ -125,6 +129,11 @@ class TermStats:
             df.update(set(tokenize(text)))
         return cls(n_chunks=n, df=dict(df))
 
+    @cached_property
+    def glossary(self) -> Glossary:
+        """English words -> this corpus's Chinese words (built on the first English question)."""
+        return Glossary(self.df)
+
     def idf(self, term: str) -> float:
         """BM25-style idf. A word the corpus never uses gets half the top weight: often it is the asker's
         paraphrase (应当, 一起), and where it is the asked attribute (预算, 汽车) the focus rule catches it."""
@@ -144,11 +153,16 @@ class Question:
     strict: bool  # typed or yes/no question: the answer sentence must hold the focus
     cue: str | None  # answer type: year, date, percent, duration, place, person, number (None: open question)
     need: re.Pattern[str] | None  # what an answer sentence must contain for that type
+    # An English question's words -> the Chinese words the sources may write for each (empty: a
+    # Chinese question, whose terms are matched as written).
+    spellings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
     """Normalise; keep content words (no single characters) weighed by idf; find the asked focus and type."""
     text = normalize_question(question)
+    if is_foreign(text):
+        return _analyse_foreign(text, stats)
     terms = {
         w: stats.idf(w)
         for w in dict.fromkeys(words(text))
@@ -169,6 +183,28 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         strict=bool(cue or yes_no),
         cue=cue,
         need=need,
+    )
+
+
+def _analyse_foreign(text: str, stats: TermStats) -> Question:
+    """An English question: each content word weighs as its commonest Chinese reading in the corpus (a
+    word with none weighs like a Chinese word the corpus never uses); the word asked about must be
+    stated (see ``asked_about``); no verbatim phrases."""
+    spellings = stats.glossary.translate(text)
+    if not any(spellings.values()):  # nothing the sources could say: no terms, so it is abstained on
+        spellings = {}
+    cue, need = _answer_type(text)
+    focus = asked_about(text)
+    return Question(
+        text=text,
+        terms={w: min((stats.idf(t) for t in ts), default=stats.idf(w)) for w, ts in spellings.items()},
+        focus=focus,
+        kind=next((kind for kind, asks in _ASKED_KINDS if asks.search(text)), None),
+        phrases=(),
+        strict=bool(cue or focus),
+        cue=cue,
+        need=need,
+        spellings=spellings,
     )
 
 
@@ -220,7 +256,21 @@ def coverage(question: Question, folded: str) -> float:
     total = sum(question.terms.values())
     if not total:
         return 0.0
-    return sum(w * _credit(t, folded) for t, w in question.terms.items()) / total
+    spellings = question.spellings
+    found = sum(
+        w * (max((_credit(s, folded) for s in spellings[t]), default=0.0) if spellings else _credit(t, folded))
+        for t, w in question.terms.items()
+    )
+    return found / total
+
+
+def states_focus(question: Question, folded: str) -> bool:
+    """``folded`` text states what the question asks about; for an English question, one of its readings,
+    of two characters or more where it has such (area -> 面积, 地区, not the 区 of every district's name)."""
+    if question.spellings and question.focus is not None:
+        readings = question.spellings.get(question.focus, ())
+        return any(holds(s, folded) for s in [s for s in readings if len(s) > 1] or readings)
+    return holds(question.focus, folded)
 
 
 def holds(term: str | None, folded: str) -> bool:
@@ -336,7 +386,7 @@ def candidate_sentences(
                 sentence_coverage=coverage(question, folded),
                 context_coverage=coverage(question, context),
                 cue_ok=cue_satisfied(question, sentence),
-                focus_ok=holds(question.focus, folded),
+                focus_ok=states_focus(question, folded),
                 kind_fit=_kind_fit(
                     question, folded, _line_of(doc.text, start, end) if question.kind else "", passage.section
                 ),
@@ -457,14 +507,22 @@ def abstention_message(question: Question, passages: Sequence[Passage], document
     related = []
     for passage in passages:
         title = documents[passage.doc_id].title
-        topical = any(w >= 1.0 and term in to_simplified(passage.text) for term, w in question.terms.items())
+        text = to_simplified(passage.text)
+        topical = any(
+            w >= 1.0 and any(s in text for s in question.spellings.get(term, (term,)))
+            for term, w in question.terms.items()
+        )
         if topical and title not in related:
             related.append(title)
     message = f"知识库中没有找到「{topic}」的相关说法。"
     if not _CJK.search(question.text):
-        # Matching is by Chinese wording; cross-lingual dense scores alone cannot tell an answer from
-        # a near miss (docs/answers.md), so a question in another language is abstained on, and says why.
-        return message + "知识库的资料是中文的，请用中文提问（the sources are in Chinese: please ask in Chinese）。"
+        # Matching is by Chinese wording, through a dictionary for English (qa/crosslingual.py): say so.
+        message += (
+            "知识库的资料是中文的，英文问题经词典对译后匹配，用中文提问可能找到更多"
+            "（the sources are in Chinese and English questions are matched through a dictionary: asking in "
+            "Chinese may find more）。"
+        )
+        return message
     if related:
         message += "相关材料：" + "".join(f"《{t}》" for t in related[:3]) + "。"
     else:

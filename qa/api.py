@@ -167,10 +167,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
-    """Open the index (model, jieba dictionary, idf counts) before the first request, not during it.
+    """Open the index (model, jieba dictionary, idf counts, English glossary) before the first request.
     Without an index, or with Chroma unreachable, the server still starts: requests get the 503."""
     try:
-        await run_in_threadpool(app.state.service.current)
+        loaded = await run_in_threadpool(app.state.service.current)
+        await run_in_threadpool(loaded.stats.glossary.warm)
     except JicengError as exc:
         log.warning("index not opened at startup: %s", exc.message_en)
     yield

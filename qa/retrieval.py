@@ -21,6 +21,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from jiceng.errors import InputError
+from jiceng.qa.crosslingual import Glossary, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import normalize_question, to_simplified
@@ -135,6 +136,7 @@ class _Search:
     """One retrieval between its start and its ranking; ``lap`` times each stage into ``timings``."""
 
     query: str
+    lexical: str  # what BM25 matches: the query, or for an English one its Chinese readings
     k: int
     wanted: dict[str, tuple[str, ...]]
     sources: RetrievalSources
@@ -155,10 +157,17 @@ class _Search:
 class HybridRetriever:
     """BM25 and/or dense search over one index snapshot (never mixes generations: it holds one)."""
 
-    def __init__(self, snapshot: Snapshot, settings: Settings, method: FusionMethod = "weighted") -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        settings: Settings,
+        method: FusionMethod = "weighted",
+        glossary: Glossary | None = None,
+    ) -> None:
         self.snapshot = snapshot
         self.settings = settings
         self.method = method
+        self.glossary = glossary  # English questions reach BM25 through it (dense search reads English)
 
     def retrieve(
         self,
@@ -196,7 +205,8 @@ class HybridRetriever:
         depth = min(len(self.snapshot.chunks), self.settings.retrieval.candidates * (10 if wanted else 1))
         began = time.perf_counter()
         query = normalize_question(question)
-        search = _Search(query, k, wanted, sources, depth, {} if timings is None else timings, began)
+        lexical = self.glossary.lexical_query(query) if self.glossary and is_foreign(query) else query
+        search = _Search(query, lexical, k, wanted, sources, depth, {} if timings is None else timings, began)
         search.lap("normalise")
         return search
 
@@ -209,7 +219,7 @@ class HybridRetriever:
             dense = self.snapshot.dense_search(vector, search.depth) if search.depth else []
             search.lap("dense")
         if search.sources != "dense":
-            lexical = self.snapshot.bm25_search(search.query, search.depth) if search.depth else []
+            lexical = self.snapshot.bm25_search(search.lexical, search.depth) if search.depth else []
             search.lap("bm25")
         if search.sources == "hybrid":
             ranked = fuse([lexical, dense], self.method, self.settings.retrieval.rrf_k)

@@ -48,14 +48,15 @@ class Loaded:
         # pay both here, not in the first user's request.
         tokenize("预热")
         snapshot.embedder.embed_queries(["预热"])
+        stats = (
+            TermStats(n_chunks=len(snapshot.chunks), df=snapshot.term_df)
+            if snapshot.term_df is not None
+            else TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
+        )
         return cls(
             snapshot=snapshot,
-            retriever=HybridRetriever(snapshot, settings),
-            stats=(
-                TermStats(n_chunks=len(snapshot.chunks), df=snapshot.term_df)
-                if snapshot.term_df is not None
-                else TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
-            ),
+            retriever=HybridRetriever(snapshot, settings, glossary=stats.glossary),
+            stats=stats,
             answers=MemoryLru(settings.answer.cache_size),
         )
 

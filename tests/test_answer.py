@@ -165,10 +165,30 @@ def test_format_answer_numbers_spans_once_and_quotes_verbatim(corpus):
     assert citations[1].section == "成效"
 
 
-def test_a_question_in_english_is_abstained_on_with_a_language_hint(corpus):
-    answer = ask(corpus, "By how much did resident participation rise?", "chaoyang-shequ-linlijie")
+def test_a_question_in_english_is_answered_from_the_chinese_sources(corpus):
+    answer = ask(
+        corpus,
+        "By how much did resident participation rise after Chaoyang's neighbourhood festival?",
+        "chaoyang-shequ-linlijie",
+        "gongde-yinhang",
+    )
+    assert not answer.abstained
+    assert "不足30%提升至70%以上" in answer.citations[0].quote
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the budget of the Chaoyang neighbourhood festival?",  # the attribute asked is never stated
+        "Can merit bank points be exchanged for a car?",  # a yes/no question about what is not there
+        "Who is the party secretary of the Lujiazui alliance?",  # the sources name no person
+        "How do I bake sourdough bread?",  # no word of it in the sources
+    ],
+)
+def test_an_english_question_the_sources_do_not_answer_is_abstained_on_with_a_language_hint(corpus, question):
+    answer = ask(corpus, question, "chaoyang-shequ-linlijie", "gongde-yinhang", "lujiazui-jinse-zhonghuan-dangjian-lianmeng")
     assert answer.abstained and answer.citations == []
-    assert "请用中文提问" in answer.answer
+    assert "用中文提问可能找到更多" in answer.answer and "matched through a dictionary" in answer.answer
 
 
 def test_counts_need_a_counted_number_not_a_percentage(corpus):

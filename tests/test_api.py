@@ -96,6 +96,13 @@ def test_ask_follows_the_contract_and_quotes_are_verbatim_document_text(api):
     assert body["timings_ms"]["total"] > 0
 
 
+def test_an_english_question_gets_a_chinese_quote_and_an_unanswerable_one_a_refusal(api):
+    body = api.post("/ask", json={"question": "What can villagers exchange their merit bank points for?"}).json()
+    assert body["abstained"] is False and "油、米、盐" in body["citations"][0]["quote"]
+    body = api.post("/ask", json={"question": "Can merit bank points be exchanged for a car?"}).json()
+    assert body["abstained"] is True and "matched through a dictionary" in body["answer"]
+
+
 @pytest.mark.parametrize("question", ["朝阳区邻里节的经费预算是多少？", "功德银行积分能兑换汽车吗？", "如何申请护照？"])
 def test_unanswerable_questions_abstain_over_http(api, question):
     body = api.post("/ask", json={"question": question, "top_k": 3, "mode": "extractive"}).json()
