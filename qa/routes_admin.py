@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hmac
+import json
 import os
 import re
 import unicodedata
@@ -33,6 +34,9 @@ from jiceng.qa.schemas import DocumentSummary, ErrorBody
 from jiceng.settings import Settings
 
 UPLOADS_DIR = "uploads"
+# Stored name -> the name the client sent, so two names that sanitise alike (楼道 花园.md, 楼道_花园.md) stay
+# two files, while sending a name again replaces its own earlier version. A dot file: ingest skips it.
+CLIENT_NAMES = ".client-names.json"
 # The loaders' suffixes for the five formats users send (md, txt, docx, pdf, html).
 UPLOAD_SUFFIXES = (".md", ".markdown", ".txt", ".text", ".docx", ".pdf", ".html", ".htm")
 # What filetype.guess must say for binary formats; text formats must be no known binary type at all.
@@ -53,6 +57,7 @@ class Refused(JicengError):
 class UploadResult(BaseModel):
     document: DocumentSummary
     report: IngestReport
+    stored_as: str  # the file's name under uploads/ (another client name may have taken the plain one)
 
 
 def uploads_dir(settings: Settings) -> Path:
@@ -103,11 +108,15 @@ def write_lock(settings: Settings) -> contextlib.AbstractContextManager[None]:
     )
 
 
+def client_name(name: str | None) -> str:
+    """The client's file name without folders, width-folded (NFKC)."""
+    return unicodedata.normalize("NFKC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
+
+
 def safe_filename(name: str | None) -> str:
     """The client's file name as one harmless path component: no folders, no leading dots, only
     letters (Chinese included), digits, ``_`` and ``-`` in the stem, a lower-case known suffix."""
-    base = unicodedata.normalize("NFKC", name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    stem, dot, suffix = base.rpartition(".")
+    stem, dot, suffix = client_name(name).rpartition(".")
     suffix = f".{suffix.lower()}" if dot else ""
     if suffix not in UPLOAD_SUFFIXES:
         raise Refused(
@@ -144,6 +153,33 @@ def check_content(filename: str, data: bytes, settings: Settings) -> None:
         )
 
 
+def _client_names(folder: Path) -> dict[str, str]:
+    try:
+        return json.loads((folder / CLIENT_NAMES).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):  # none yet, or unreadable: files count as sent under their names
+        return {}
+
+
+def _save_client_names(folder: Path, names: dict[str, str]) -> None:
+    if not names:
+        (folder / CLIENT_NAMES).unlink(missing_ok=True)
+        return
+    incoming = folder / f".incoming-{uuid.uuid4().hex}.json"
+    incoming.write_text(json.dumps(names, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(incoming, folder / CLIENT_NAMES)
+
+
+def storage_name(folder: Path, safe: str, sent: str, names: dict[str, str]) -> str:
+    """Where the file the client calls ``sent`` is kept: its own earlier file, else ``safe`` or the first
+    ``stem-2``, ``stem-3`` … that no file of another client name holds. A file stored before names were
+    kept counts as sent under its stored name."""
+    stem, suffix = safe[: -len(Path(safe).suffix)], Path(safe).suffix
+    candidate, n = safe, 2
+    while (folder / candidate).exists() and names.get(candidate, candidate) != sent:
+        candidate, n = f"{stem}-{n}{suffix}", n + 1
+    return candidate
+
+
 def _restore(target: Path, previous: bytes | None) -> None:
     if previous is None:
         target.unlink(missing_ok=True)
@@ -151,13 +187,15 @@ def _restore(target: Path, previous: bytes | None) -> None:
         target.write_bytes(previous)
 
 
-def store_and_ingest(filename: str, data: bytes, settings: Settings) -> UploadResult:
-    """Keep the file under uploads/ and ingest it into a new generation; on any failure the file
-    that was there before (or none) is put back, so the folder always matches the index."""
+def store_and_ingest(filename: str, sent: str, data: bytes, settings: Settings) -> UploadResult:
+    """Keep the file (``filename``, safe, as the client ``sent`` it) under uploads/ and ingest it into a new
+    generation; on any failure the file that was there before (or none) is put back, so the folder
+    always matches the index."""
     with write_lock(settings):
         folder = uploads_dir(settings)
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / filename
+        names = _client_names(folder)
+        target = folder / storage_name(folder, filename, sent, names)
         previous = target.read_bytes() if target.exists() else None
         # Written aside, then renamed: a reindex walking the folder never reads half a file
         # (the ingest walker skips dot files).
@@ -183,8 +221,10 @@ def store_and_ingest(filename: str, data: bytes, settings: Settings) -> UploadRe
         except BaseException:
             _restore(target, previous)
             raise
+        if names.get(target.name) != sent:
+            _save_client_names(folder, {**names, target.name: sent})
     summary = DocumentSummary(doc_id=doc.doc_id, title=doc.title, kind=doc.kind, metadata=doc.metadata)
-    return UploadResult(document=summary, report=report)
+    return UploadResult(document=summary, report=report, stored_as=target.name)
 
 
 UPLOAD_BODY = {
@@ -208,7 +248,8 @@ UPLOAD_BODY = {
 @admin_router.post("/documents", status_code=201, response_model=UploadResult, openapi_extra=UPLOAD_BODY)
 async def upload_document(request: Request, settings: AppSettings) -> UploadResult:
     """上传一个文件并导入（同名文件覆盖旧版本）/ Upload one file (md, txt, docx, pdf, html) and ingest it;
-    a file of the same name replaces its earlier version. Needs ``X-API-Key``."""
+    a file of the same name replaces its earlier version; a different name that makes the same safe name
+    is kept beside it (``stored_as``). Needs ``X-API-Key``."""
     # The body is parsed here, after the key check, and only when its declared size is within the
     # limit: an anonymous or oversized upload is refused before a byte of it is spooled to disk.
     length = request.headers.get("content-length")
@@ -231,7 +272,7 @@ async def upload_document(request: Request, settings: AppSettings) -> UploadResu
         filename = safe_filename(upload.filename)
         data = await upload.read()
     check_content(filename, data, settings)
-    return await run_in_threadpool(store_and_ingest, filename, data, settings)
+    return await run_in_threadpool(store_and_ingest, filename, client_name(upload.filename), data, settings)
 
 
 @admin_router.delete("/documents/{doc_id}", response_model=IngestReport)
@@ -248,8 +289,12 @@ def delete_document(
         report = remove_documents([doc_id], settings, progress=False)
         # Only a file we stored ourselves is deleted; a corpus file stays (reindex brings it back).
         source = Path(doc.source_path).resolve()
-        if source.parent == uploads_dir(settings).resolve():
+        folder = uploads_dir(settings).resolve()
+        if source.parent == folder:
             source.unlink(missing_ok=True)
+            names = _client_names(folder)
+            if names.pop(source.name, None) is not None:
+                _save_client_names(folder, names)
     return report
 
 

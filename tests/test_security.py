@@ -199,7 +199,8 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
     doc_id = response.json()["document"]["doc_id"]
     assert response.json()["report"]["added"] == 1
     uploads = root / "data" / "uploads"
-    assert [p.name for p in uploads.iterdir()] == ["楼道_微花园.txt"]
+    assert response.json()["stored_as"] == "楼道_微花园.txt"
+    assert [p.name for p in uploads.iterdir() if not p.name.startswith(".")] == ["楼道_微花园.txt"]
     assert (uploads / "楼道_微花园.txt").read_text(encoding="utf-8") == text
     # The earlier documents are all still there, next to the new one.
     assert {d["doc_id"] for d in api.get("/documents").json()} == before | {doc_id}
@@ -214,6 +215,30 @@ def test_upload_is_stored_under_a_safe_name_searchable_and_deletable(api, root):
     assert_error(api.delete(f"/documents/{doc_id}", headers=auth), 404, "not_found")
     assert_error(api.delete("/documents/..%2F..%2Fetc", headers=auth), 405, "http_405")  # no such route
     assert_error(api.delete("/documents/.hidden", headers=auth), 422, "bad_request")
+
+
+def test_names_that_sanitise_alike_are_two_documents_and_a_name_sent_again_replaces_its_own(api, root):
+    auth = {"X-API-Key": KEY}
+    uploads = root / "data" / "uploads"
+
+    def upload(name: str, text: str) -> dict:
+        response = api.post("/documents", headers=auth, files={"file": (name, text.encode())})
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    spaced = upload("议事 规则.txt", "xx社区议事会每月召开一次，由居民代表轮流主持。")
+    underscored = upload("议事_规则.txt", "xx村红白理事会规定婚丧事宜从简办理。")
+    assert (spaced["stored_as"], underscored["stored_as"]) == ("议事_规则.txt", "议事_规则-2.txt")
+    first, second = spaced["document"]["doc_id"], underscored["document"]["doc_id"]
+    assert first != second
+    assert "居民代表轮流主持" in api.get(f"/documents/{first}").json()["text"]  # not overwritten
+    again = upload("议事 规则.txt", "xx社区议事会每两周召开一次。")
+    assert again["stored_as"] == "议事_规则.txt" and again["document"]["doc_id"] == first
+    assert api.get(f"/documents/{first}").json()["text"] == "xx社区议事会每两周召开一次。"
+    assert "婚丧事宜从简" in api.get(f"/documents/{second}").json()["text"]
+    for doc_id in (first, second):
+        assert api.delete(f"/documents/{doc_id}", headers=auth).status_code == 200
+    assert not any(uploads.iterdir())  # files and the client-name record are gone
 
 
 def test_an_upload_cannot_take_over_another_documents_id(api):
