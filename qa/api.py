@@ -91,9 +91,15 @@ async def search(
     service: Service,
     q: Annotated[str, Query(description="查询 / query")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
+    kind: Annotated[list[str] | None, Query(description="文档类型 / kind: case, policy")] = None,
+    region: Annotated[list[str] | None, Query(description="地区，包含即可 / region, substring match")] = None,
+    path: Annotated[list[str] | None, Query(description="学习路径 / learning path")] = None,
+    tag: Annotated[list[str] | None, Query(description="标签，任一即可 / tag, any")] = None,
 ) -> Response:
-    """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer."""
-    return _json_response(SearchResponse.of(await service.search_async(q, k=k)))
+    """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer; the
+    metadata filters are those of ``/ask`` (AND across fields, any value within one)."""
+    filters = {"kind": kind, "region": region, "path": path, "tags": tag}
+    return _json_response(SearchResponse.of(await service.search_async(q, k=k, filters=filters)))
 
 
 @documents_router.get("", response_model=list[DocumentSummary])

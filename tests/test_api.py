@@ -121,6 +121,19 @@ def test_search_documents_and_health(api):
     assert health["status"] == "ok" and health["documents"] == 3 and health["chunks"] > 3
 
 
+def test_search_filters_by_kind_region_path_and_tag(api):
+    def doc_ids(**params) -> set[str]:
+        return {r["doc_id"] for r in api.get("/search", params={"q": "社区 党组织", "k": 20, **params}).json()["results"]}
+
+    everything = doc_ids()
+    assert len(everything) == 3
+    assert doc_ids(kind="policy") == {"dangjian-chuangxin-tiaozhan-yingdui"}
+    assert doc_ids(kind="case", region="朝阳") == {"chaoyang-shequ-linlijie"}  # region by substring
+    assert doc_ids(tag=["邻里节", "no-such-tag"]) == {"chaoyang-shequ-linlijie"}  # any listed tag
+    assert doc_ids(path="队伍能力创新") == {"dangjian-chuangxin-tiaozhan-yingdui"}
+    assert doc_ids(kind="case", tag="no-such-tag") == set()
+
+
 @pytest.mark.parametrize(
     ("method", "path", "payload", "status", "code"),
     [
@@ -134,6 +147,7 @@ def test_search_documents_and_health(api):
         ("post", "/ask", "not json", 422, "bad_request"),
         ("get", "/search?q=%20", None, 400, "empty_question"),
         ("get", "/search?q=邻里&k=0", None, 422, "bad_request"),
+        ("get", "/search?q=邻里&kind=", None, 400, "bad_filter"),
         ("get", "/documents/no-such-doc", None, 404, "not_found"),
         ("get", "/no/such/route", None, 404, "http_404"),
     ],
