@@ -131,7 +131,7 @@ class TermStats:
 
     @cached_property
     def glossary(self) -> Glossary:
-        """English words -> this corpus's Chinese words (built on the first English question)."""
+        """English words -> this corpus's Chinese words (built when first needed; the API warms it at start-up)."""
         return Glossary(self.df)
 
     def idf(self, term: str) -> float:
