@@ -164,9 +164,16 @@ def _save_client_names(folder: Path, names: dict[str, str]) -> None:
     if not names:
         (folder / CLIENT_NAMES).unlink(missing_ok=True)
         return
-    incoming = folder / f".incoming-{uuid.uuid4().hex}.json"
-    incoming.write_text(json.dumps(names, ensure_ascii=False, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(incoming, folder / CLIENT_NAMES)
+    text = json.dumps(names, ensure_ascii=False, indent=1, sort_keys=True)
+    _replace_whole(folder / CLIENT_NAMES, text.encode("utf-8"))
+
+
+def _replace_whole(target: Path, data: bytes) -> None:
+    """Write ``data`` aside (a dot file: the ingest walker skips it), then rename it onto ``target``: a
+    reindex walking the folder never reads half a file."""
+    incoming = target.with_name(f".incoming-{uuid.uuid4().hex}{target.suffix}")
+    incoming.write_bytes(data)
+    os.replace(incoming, target)
 
 
 def storage_name(folder: Path, safe: str, sent: str, names: dict[str, str]) -> str:
@@ -197,11 +204,7 @@ def store_and_ingest(filename: str, sent: str, data: bytes, settings: Settings) 
         names = _client_names(folder)
         target = folder / storage_name(folder, filename, sent, names)
         previous = target.read_bytes() if target.exists() else None
-        # Written aside, then renamed: a reindex walking the folder never reads half a file
-        # (the ingest walker skips dot files).
-        incoming = folder / f".incoming-{uuid.uuid4().hex}{target.suffix}"
-        incoming.write_bytes(data)
-        os.replace(incoming, target)
+        _replace_whole(target, data)
         try:
             doc = load_document(target, settings)  # a bad file is refused here, with the loader's reason
             current = store.read_current(settings)
