@@ -141,6 +141,16 @@ def test_the_sources_labels_and_section_titles_say_which_sentences_answer_how_an
     assert "下发过多文件" in problem.citations[0].quote and "难题" in problem.citations[0].section
 
 
+def test_how_and_why_are_answered_by_a_measure_or_a_reason_not_by_the_sentence_repeating_the_question(corpus):
+    # The 成效 sentence repeats "解决了…停车难"; the measure is the sentence saying 针对停车难…推出.
+    how = ask(corpus, "楼宇员工停车难是怎么解决的？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng")
+    assert "共享停车" in how.citations[0].quote
+    # The reason is the background (任务重、压力大), not the 成效 sentence naming the studio.
+    why = ask(corpus, "深圳为什么要设社区书记工作室？", "shenzhen-shequ-shuji-gongzuoshi")
+    assert "压力大" in why.citations[0].quote and why.citations[0].section.endswith("背景")
+    assert analyse_question("楼宇员工停车难是怎么解决的？", corpus[2]).focus is None
+
+
 def test_a_keyword_query_cites_the_sentence_that_holds_it_as_written(corpus):
     answer = ask(corpus, "书记讲给书记听", "shenzhen-shequ-shuji-gongzuoshi")
     assert "“书记讲给书记听”" in answer.citations[0].quote
