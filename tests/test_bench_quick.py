@@ -48,6 +48,9 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
         assert system["cached_repeat"]["n"] == 20
 
     ours = results["systems"]["jiceng"]
+    assert ours["ingest"]["embedded"] > 0.9 * ours["chunks"]  # a cold ingest: its throughput is judged
+    naive, bm25 = results["systems"]["naive"], results["systems"]["bm25"]
+    assert naive["ingest"]["embedded"] == naive["chunks"] and bm25["ingest"]["embedded"] is None
     assert ours["reingest"]["embedded"] == 0  # nothing changed, nothing embedded
     assert ours["reingest"]["seconds"] < ours["ingest"]["seconds"]
     assert 0 < ours["ask_c1"]["server_total_p50_ms"] < ours["ask_c1"]["p50_ms"]

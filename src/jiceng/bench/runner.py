@@ -148,8 +148,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     ours: dict[str, Any] = {
         "chunks": first["chunks"],
         "ingest": first | {"chunks_per_s": first["chunks"] / first["seconds"],
-                           "chunks_per_cpu_s": first["chunks"] / first["cpu_s"],
-                           "embedding_cache_warm": config.reuse_embeddings},
+                           "chunks_per_cpu_s": first["chunks"] / first["cpu_s"]},
         "reingest": again | {"share_of_first": again["seconds"] / first["seconds"]},
         "index_bytes": dir_size(data_dir) - dir_size(data_dir / "cache"),
     }
@@ -194,8 +193,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
                                         "data_dir": str(root / f"{kind}-data"),
                                         "cache_passages": config.reuse_embeddings}, env)
         system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"],
-                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"],
-                                                               "embedding_cache_warm": config.reuse_embeddings},
+                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]},
                   "index_bytes": dir_size(index_dir)}
         port = free_port()
         argv = [sys.executable, "-m", "jiceng.bench.worker", "serve-baseline",
@@ -219,14 +217,17 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     embed_p50 = results["bare"]["query"]["p50_ms"]
     ratio_limit = TARGETS["ask_vs_embed_100k" if results["size"] == "100k" else "ask_vs_embed"]
     peak = max(ours["ingest"]["peak_rss"], ours["server_peak_rss"])
+    # Ingest throughput is an embedding figure only when this ingest embedded its passages: with
+    # --reuse-embeddings it mostly read them from the cache (repeated texts are embedded once, hence 0.9).
+    embedding_ingest = ours["ingest"].get("embedded", 0) >= 0.9 * ours["chunks"]
     rows = [
         ("/ask p50 (c=1) ÷ bare query-embedding p50", ours["ask_c1"]["p50_ms"] / embed_p50, "<=", ratio_limit),
         ("/ask p95 ÷ p50 (c=1)", ours["ask_c1"]["p95_ms"] / ours["ask_c1"]["p50_ms"], "<=", TARGETS["p95_vs_p50"]),
         ("repeated question p50 over HTTP, ms", ours["cached_repeat"]["p50_ms"], "<", TARGETS["cached_ms"]),
         # Per CPU-second: wall-clock rates swing with whatever else shares the two cores.
         ("ingest ÷ bare passage embedding, chunks per CPU-second",
-         ours["ingest"]["chunks_per_cpu_s"] / results["bare"]["passages"]["chunks_per_cpu_s"], ">=",
-         TARGETS["ingest_vs_embed"]),
+         ours["ingest"]["chunks_per_cpu_s"] / results["bare"]["passages"]["chunks_per_cpu_s"]
+         if embedding_ingest else None, ">=", TARGETS["ingest_vs_embed"]),
         ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"], "<=", TARGETS["reingest_share"]),
         ("peak RSS (ingest or server), GiB", peak / GIB, "<=", TARGETS["peak_rss_bytes"] / GIB),
     ]
@@ -234,8 +235,9 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         rows.append(("/ask p50 (c=1) ÷ naive llama-index /ask p50", ours["ask_c1"]["p50_ms"]
                      / results["systems"]["naive"]["ask_c1"]["p50_ms"], "<=", 1.0))
     checks = {"<=": lambda v, t: v <= t, "<": lambda v, t: v < t, ">=": lambda v, t: v >= t}
-    return [{"target": name, "measured": round(value, 3), "limit": f"{op} {limit}",
-             "ok": bool(checks[op](value, limit))} for name, value, op, limit in rows]
+    # measured and ok are None for a target this run could not measure.
+    return [{"target": name, "measured": None if value is None else round(value, 3), "limit": f"{op} {limit}",
+             "ok": None if value is None else bool(checks[op](value, limit))} for name, value, op, limit in rows]
 
 
 def write_reports(results: dict[str, Any], root: Path) -> None:
