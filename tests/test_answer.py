@@ -21,6 +21,7 @@ FILES = [
     "policies/dangjian-chuangxin-tiaozhan-yingdui.md",
     "policies/dangjian-chuangxin-shijian-lujing.md",
     "cases/shenzhen-shequ-shuji-gongzuoshi.md",
+    "cases/hangzhou-chengshi-danao-jiceng-zhili.md",
 ]
 
 
@@ -228,3 +229,9 @@ def test_a_fact_lifted_into_two_documents_is_quoted_once(corpus):
     assert "功德银行" in answer.answer
     quotes = [normalize_for_match(c.quote) for c in answer.citations]
     assert not any(a in b for i, a in enumerate(quotes) for j, b in enumerate(quotes) if i != j), quotes
+
+
+def test_a_reporting_verb_of_the_asker_matches_the_sources_synonym(corpus):
+    # 上报 in the question, 上传 in the source: the same act, so that sentence answers instead of a refusal.
+    answer = ask(corpus, "群众怎样上报身边的问题？", "hangzhou-chengshi-danao-jiceng-zhili")
+    assert not answer.abstained and "民呼我为" in answer.citations[0].quote
