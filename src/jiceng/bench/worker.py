@@ -48,7 +48,6 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
 
 def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
     from jiceng.bench.baselines import build_baseline as build
-
     from jiceng.ingest.embedding import get_embedder
 
     settings, cache_passages = _settings(args), args.get("cache_passages", False)
