@@ -43,8 +43,11 @@ QUESTION_WORDS = frozenset(
         "表现", "体现", "方面", "类型", "种类",
     ]
 )
-# A few change verbs the sources and askers use interchangeably (提高 vs the sources' 提升).
-_SYNONYMS = [frozenset(g.split()) for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送")]
+# A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传).
+_SYNONYMS = [
+    frozenset(g.split())
+    for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送")
+]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
