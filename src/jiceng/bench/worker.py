@@ -57,7 +57,12 @@ def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
     before = cached.computed if cached else 0
     chunks = build(args["kind"], Path(args["source"]), Path(args["index_dir"]), settings,
                    cache_passages=cache_passages)
-    embedded = cached.computed - before if cached else chunks if args["kind"] == "naive" else None
+    if cached:
+        embedded = cached.computed - before
+    elif args["kind"] == "naive":
+        embedded = chunks  # no cache: every node was embedded
+    else:
+        embedded = None  # bm25s embeds nothing
     return {"seconds": time.perf_counter() - started, "cpu_s": _cpu_s() - cpu, "chunks": chunks,
             "embedded": embedded, "peak_rss": _peak_rss()}
 
