@@ -99,6 +99,8 @@ _SENTENCE_KINDS = [
     ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境")),
 ]
 _LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
+# A sentence opening with one of these leans on the sentence before it (同时,赋予… says "as well as" what?).
+_CONNECTIVE = re.compile(r"(?:同时|此外|另外|并且|而且|因此|所以|但是|但|然而|其中|对此|为此|这些|这一|这|该|此)[,，]?")
 _LABEL_KINDS = {
     **dict.fromkeys(["表现", "难题", "背景", "挑战"], "problem"),
     **dict.fromkeys(["对策", "做法", "具体做法", "创新实践", "创新做法", "措施"], "measure"),
@@ -486,6 +488,38 @@ def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evid
     return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
 
 
+def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Span]:
+    """What each chosen sentence is quoted as (``standalone_span``); one already quoted within another is dropped."""
+    spans: list[Span] = []
+    for evidence in chosen:
+        span = standalone_span(evidence.span, documents[evidence.span.doc_id].text)
+        if any(_overlap(span, kept) for kept in spans):
+            span = evidence.span
+        if not any(_overlap(span, kept) for kept in spans):
+            spans.append(span)
+    return spans
+
+
+def standalone_span(span: Span, text: str) -> Span:
+    """The sentence at ``span``, widened so it reads on its own: a later sentence of a labelled line
+    (对策:建立…机制。…同时,赋予…) is quoted from the label, which heads it, and one opening with a
+    connective (同时, 此外, 因此, 该…) from the sentence before it. Never beyond its line."""
+    line_start = text.rfind("\n", 0, span.start) + 1
+    earlier = [
+        skip_list_marker(text, a, b)
+        for a, b in document_sentences(text)
+        if line_start <= a and b <= span.start
+    ]
+    if not _LABEL.match(text, span.start):
+        labelled = [a for a in earlier if _LABEL.match(text, a)]
+        if labelled:
+            return span._replace(start=labelled[-1])
+    start = span.start
+    while earlier and _CONNECTIVE.match(text, start):
+        start = earlier.pop()
+    return span._replace(start=start)
+
+
 def _overlap(a: Span, b: Span) -> bool:
     return a.doc_id == b.doc_id and a.start < b.end and b.start < a.end
 
@@ -574,5 +608,5 @@ def answer_extractive(
             passages=list(passages),
         )
     chosen = select_evidence(ranked, settings.answer.max_sentences)
-    text, citations = format_answer([e.span for e in chosen], documents)
+    text, citations = format_answer(quote_spans(chosen, documents), documents)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

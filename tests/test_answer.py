@@ -6,7 +6,14 @@ import pytest
 
 from jiceng.ingest.chunking import chunk_document
 from jiceng.ingest.loaders import load_document
-from jiceng.qa.answer import Span, TermStats, analyse_question, answer_extractive, format_answer
+from jiceng.qa.answer import (
+    Span,
+    TermStats,
+    analyse_question,
+    answer_extractive,
+    format_answer,
+    standalone_span,
+)
 from jiceng.qa.retrieval import to_passage
 from jiceng.settings import Settings
 from jiceng.text import normalize_for_match
@@ -235,3 +242,26 @@ def test_a_reporting_verb_of_the_asker_matches_the_sources_synonym(corpus):
     # 上报 in the question, 上传 in the source: the same act, so that sentence answers instead of a refusal.
     answer = ask(corpus, "群众怎样上报身边的问题？", "hangzhou-chengshi-danao-jiceng-zhili")
     assert not answer.abstained and "民呼我为" in answer.citations[0].quote
+
+
+def test_a_later_sentence_of_a_labelled_line_is_quoted_with_the_label_that_heads_it(corpus):
+    # The best-covering sentence is "同时,赋予基层党组织更多资源整合权和使用权。"; alone it drops the measure
+    # its 对策: line names first.
+    answer = ask(corpus, "基层党组织资源保障不足怎么办？", "dangjian-chuangxin-tiaozhan-yingdui")
+    first = answer.citations[0]
+    assert first.quote.startswith("对策:建立“财政投入+社会筹资+自我造血”") and first.quote.endswith("使用权。")
+
+
+def test_a_sentence_is_widened_only_as_far_as_it_leans_and_never_beyond_its_line():
+    text = "- 背景:甲地人口多。\n乙地建立了平台。同时,开放了数据。此外,设立了窗口。\n该平台服务全市。\n- 做法:建立制度。落实经费。"
+
+    def quote(sentence: str) -> str:
+        start = text.index(sentence)
+        span = standalone_span(Span("d", start, start + len(sentence)), text)
+        return text[span.start : span.end]
+
+    assert quote("此外,设立了窗口。") == "乙地建立了平台。同时,开放了数据。此外,设立了窗口。"
+    assert quote("乙地建立了平台。") == "乙地建立了平台。"
+    assert quote("该平台服务全市。") == "该平台服务全市。"  # the sentence it leans on is on another line
+    assert quote("落实经费。") == "做法:建立制度。落实经费。"
+    assert quote("做法:建立制度。") == "做法:建立制度。"
