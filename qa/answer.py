@@ -50,6 +50,7 @@ _SYNONYMS = [
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
+_WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
 # a place is named (not "xx县"); person names never occur in the sources, so "是谁/叫什么名字" of a
@@ -61,6 +62,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
     ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
+    # "What is the population / salary …" asks for a figure without a question word of quantity.
+    ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*元"),
+    ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*(?:人|口)"),
     ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), rf"{_NUM}"),
 ]
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")

@@ -201,6 +201,7 @@ def test_a_question_in_english_is_answered_from_the_chinese_sources(corpus):
         "Can merit bank points be exchanged for a car?",  # a yes/no question about what is not there
         "Who is the party secretary of the Lujiazui alliance?",  # the sources name no person
         "How do I bake sourdough bread?",  # no word of it in the sources
+        "What is the resident population of Lujiazui?",  # a figure: 人口结构复杂 states none
     ],
 )
 def test_an_english_question_the_sources_do_not_answer_is_abstained_on_with_a_language_hint(corpus, question):
@@ -265,3 +266,15 @@ def test_a_sentence_is_widened_only_as_far_as_it_leans_and_never_beyond_its_line
     assert quote("该平台服务全市。") == "该平台服务全市。"  # the sentence it leans on is on another line
     assert quote("落实经费。") == "做法:建立制度。落实经费。"
     assert quote("做法:建立制度。") == "做法:建立制度。"
+
+
+def test_a_salary_asked_in_english_needs_an_amount_of_money():
+    # The policy says 提升社区工作者待遇 (raise their pay) and, elsewhere in the sentence, 进一步 (一 is a numeral).
+    policy = load_document(CORPUS_DIR / "policies/jiceng-zhili-xin-jingyan-duice.md", Settings())
+    chunks = chunk_document(policy, Settings())
+    passages = [to_passage(c, policy, rank=i, score=1 / i) for i, c in enumerate(chunks, start=1)]
+    stats = TermStats.from_texts(c.text for c in chunks)
+    answer = answer_extractive(
+        "What is the monthly salary of a community worker?", passages, {policy.doc_id: policy}, stats, Settings()
+    )
+    assert answer.abstained and answer.citations == []
