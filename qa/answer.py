@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 import re
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
+from operator import itemgetter
 from typing import NamedTuple
 
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
@@ -71,6 +73,7 @@ _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _HEADING = re.compile(r"^#{1,6}\s")
+_start, _end = itemgetter(0), itemgetter(1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 # What a question asks for, and what a passage of the sources offers: measures (how), problems (what
 # goes wrong, why), effects. The sources say which they offer in labelled lines (难题: … 对策: …) and
@@ -281,15 +284,23 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
 def coverage(question: Question, folded: str) -> float:
     """Share of the question's idf mass found in ``folded`` text (see ``_folded``; a synonym counts; a
     term only partly present earns half its share)."""
-    total = sum(question.terms.values())
-    if not total:
-        return 0.0
+    return _weighted(question, term_credits(question, folded))
+
+
+def term_credits(question: Question, folded: str, terms: Iterable[str] | None = None) -> dict[str, float]:
+    """Each question term's (or each of ``terms``') credit in ``folded`` text (``_credit``; an English
+    word's best reading). The credit in texts joined by spaces is the best credit in any of them: no term
+    holds a space."""
     spellings = question.spellings
-    found = sum(
-        w * (max((_credit(s, folded) for s in spellings[t]), default=0.0) if spellings else _credit(t, folded))
-        for t, w in question.terms.items()
-    )
-    return found / total
+    return {
+        t: max((_credit(s, folded) for s in spellings[t]), default=0.0) if spellings else _credit(t, folded)
+        for t in (question.terms if terms is None else terms)
+    }
+
+
+def _weighted(question: Question, credits: Mapping[str, float]) -> float:
+    total = sum(question.terms.values())
+    return sum(w * credits[t] for t, w in question.terms.items()) / total if total else 0.0
 
 
 def states_focus(question: Question, folded: str) -> bool:
@@ -335,9 +346,15 @@ def _folded_span(text: str, start: int, end: int) -> str:
 @lru_cache(maxsize=8192)
 def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
     """A document's sentence spans, split once per text rather than once per request (0.1–0.3 ms per
-    document each time); ``QAService`` fills this when it loads an index. 8192 documents hold a
-    100k-chunk corpus of the benchmark's files."""
+    document each time). 8192 documents hold a 100k-chunk corpus of the benchmark's files."""
     return tuple(sentence_spans(text))
+
+
+def prepare_document(text: str) -> None:
+    """Split and fold a document now (``QAService`` does it when it loads an index), not in the first
+    request that retrieves it: 0.03 s for the 707 files of 10k chunks."""
+    document_sentences(text)
+    _folded_document(text)
 
 
 def _credit(term: str, haystack: str) -> float:
@@ -395,10 +412,15 @@ def candidate_sentences(
     found: dict[tuple[str, int], Evidence] = {}
     for passage in passages:
         doc = documents[passage.doc_id]
-        heading = _folded(f"{doc.title} {passage.section} {passage.text}")
+        # The context's credits are the best of the sentence's, the heading's and the preceding text's
+        # (``term_credits``), so the heading, shared by the passage's sentences, is scanned once.
+        passage_text = _folded_span(doc.text, passage.start, passage.end)
+        heading = term_credits(question, f"{_folded(doc.title)} {_folded(passage.section)} {passage_text}")
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
         spans = document_sentences(doc.text)
-        for start, end in (s for s in spans if s[0] < passage.end and passage.start < s[1]):
+        # The sentences overlapping the passage (spans are in order of start and of end alike).
+        first = bisect_right(spans, passage.start, key=_end)
+        for start, end in spans[first : bisect_left(spans, passage.end, lo=first, key=_start)]:
             start = skip_list_marker(doc.text, start, end)
             sentence = doc.text[start:end]
             if _HEADING.match(sentence) or len(sentence) < 4:
@@ -406,13 +428,18 @@ def candidate_sentences(
             if (doc.doc_id, start) in found:
                 continue
             folded = _folded_span(doc.text, start, end)
-            context = f"{folded} {heading} {_folded_span(doc.text, max(0, start - CONTEXT_CHARS), start)}"
+            credits = term_credits(question, folded)
+            context = {t: max(c, heading[t]) for t, c in credits.items()}
+            short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
+            if short:
+                before = _folded_span(doc.text, max(0, start - CONTEXT_CHARS), start)
+                context |= {t: max(context[t], c) for t, c in term_credits(question, before, short).items()}
             found[doc.doc_id, start] = Evidence(
                 span=Span(doc.doc_id, start, end, passage.section),
                 text=sentence,
                 passage_rank=passage.rank,
-                sentence_coverage=coverage(question, folded),
-                context_coverage=coverage(question, context),
+                sentence_coverage=_weighted(question, credits),
+                context_coverage=_weighted(question, context),
                 cue_ok=cue_satisfied(question, sentence),
                 focus_ok=states_focus(question, folded),
                 kind_fit=_kind_fit(

@@ -17,7 +17,7 @@ from typing import Any
 
 from jiceng.errors import InputError, NotFoundError
 from jiceng.ingest.cache import MemoryLru
-from jiceng.qa.answer import TermStats, answer_extractive, document_sentences
+from jiceng.qa.answer import TermStats, answer_extractive, prepare_document
 from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
 from jiceng.text import tokenize
@@ -42,8 +42,8 @@ class Loaded:
 
     @classmethod
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
-        for doc in snapshot.documents.values():  # split now, not in a user's first question on each document
-            document_sentences(doc.text)
+        for doc in snapshot.documents.values():
+            prepare_document(doc.text)
         # jieba reads its dictionary on first use (~0.5 s) and the model's first call is slow (~50 ms):
         # pay both here, not in the first user's request.
         tokenize("预热")
