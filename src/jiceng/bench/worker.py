@@ -142,7 +142,9 @@ def serve_baseline(args: dict[str, Any]) -> dict[str, Any]:
     from jiceng.bench.baselines import create_baseline_app, load_baseline
 
     baseline = load_baseline(args["kind"], Path(args["index_dir"]), _settings(args))
-    uvicorn.run(create_baseline_app(baseline), host="127.0.0.1", port=args["port"], log_level="warning")
+    # uvicorn's defaults, as `jiceng serve` runs with: both log every request (access log), so neither
+    # system's latency is spared a cost the other pays.
+    uvicorn.run(create_baseline_app(baseline), host="127.0.0.1", port=args["port"])
     return {}
 
 
