@@ -281,16 +281,11 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
 
-def coverage(question: Question, folded: str) -> float:
-    """Share of the question's idf mass found in ``folded`` text (see ``_folded``; a synonym counts; a
-    term only partly present earns half its share)."""
-    return _weighted(question, term_credits(question, folded))
-
-
 def term_credits(question: Question, folded: str, terms: Iterable[str] | None = None) -> dict[str, float]:
-    """Each question term's (or each of ``terms``') credit in ``folded`` text (``_credit``; an English
-    word's best reading). The credit in texts joined by spaces is the best credit in any of them: no term
-    holds a space."""
+    """Each question term's (or each of ``terms``') credit in ``folded`` text (see ``_folded``): 1 when it
+    or a synonym is there, part of it for a term only partly present (``_credit``); an English word
+    takes its best reading. The credit in texts joined by spaces is the best credit in any of them: no
+    term holds a space."""
     spellings = question.spellings
     return {
         t: max((_credit(s, folded) for s in spellings[t]), default=0.0) if spellings else _credit(t, folded)
@@ -299,6 +294,7 @@ def term_credits(question: Question, folded: str, terms: Iterable[str] | None = 
 
 
 def _weighted(question: Question, credits: Mapping[str, float]) -> float:
+    """Coverage: the share of the question's idf mass that ``credits`` give."""
     total = sum(question.terms.values())
     return sum(w * credits[t] for t, w in question.terms.items()) / total if total else 0.0
 
