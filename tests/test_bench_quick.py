@@ -13,6 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from jiceng.corpus import corpus_paths
+
+from .conftest import CORPUS_DIR
+
 pytestmark = pytest.mark.slow
 
 
@@ -64,6 +68,23 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
     assert results["profile"]["top_own_time"]
     assert len(results["targets"]) == 7
     assert all(isinstance(t["ok"], bool) and math.isfinite(t["measured"]) for t in results["targets"])
+
+
+def test_bench_measures_the_bundled_corpus_itself(tmp_path: Path) -> None:
+    # `--size corpus`: the targets' smallest size is the corpus users first meet, not a synthetic one.
+    done = subprocess.run(
+        [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "4",
+         "--out", str(tmp_path)],
+        capture_output=True, text=True, check=False, timeout=1800, cwd=CORPUS_DIR.parent,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "corpus" / "results.json").read_text(encoding="utf-8"))
+    assert results["corpus"]["files"] == len(corpus_paths(CORPUS_DIR)) > 20
+    assert results["corpus"]["params"]["source"] == str(CORPUS_DIR.resolve())
+    assert 50 < results["systems"]["jiceng"]["chunks"] < 1000
+    _sane_latency(results["systems"]["jiceng"]["ask_c1"], 4)
+    assert "bundled corpus (" in done.stdout and "synthetic corpus" not in done.stdout
+    assert not (tmp_path / "corpus" / "corpus").exists()  # nothing generated: the real files are read
 
 
 def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> None:

@@ -11,7 +11,11 @@ from jiceng.bench.synthetic import SIZES
 
 
 def bench(
-    size: str = typer.Option("1k", "--size", help=f"合成语料规模 / synthetic corpus size: {', '.join(SIZES)}."),
+    size: str = typer.Option(
+        "1k", "--size",
+        help=f"合成语料规模，或 corpus 即自带语料 / synthetic corpus size: {', '.join(SIZES)}; or corpus, the bundled "
+        "corpus itself.",
+    ),
     quick: bool = typer.Option(
         False, "--quick", help="CI 规模：1k、少量请求 / CI-sized: 1k chunks, a few dozen requests."
     ),
@@ -32,7 +36,8 @@ def bench(
     """测量入库吞吐、索引大小、内存与 HTTP 延迟，并与朴素 llama-index 和纯 BM25 对照。
 
     Measure ingest throughput, index size, peak RSS and /search, /ask latency over HTTP (concurrency 1
-    and 8) on a synthetic corpus, side by side with a naive llama-index pipeline and bm25s only.
+    and 8) on a synthetic corpus (or the bundled one), side by side with a naive llama-index pipeline and
+    bm25s only.
     Writes OUT/SIZE/results.json, results.md and latency.png.
     """
     from rich.console import Console

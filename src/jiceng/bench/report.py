@@ -21,11 +21,15 @@ def _embedded_note(system: dict[str, Any]) -> str:
     return " (all passages cached)" if embedded == 0 else f" ({embedded:,} of {system['chunks']:,} embedded)"
 
 
+def _corpus_name(size: str) -> str:
+    return "bundled corpus" if size == "corpus" else f"{size} synthetic corpus"
+
+
 def markdown_report(results: dict[str, Any]) -> str:
     systems = results["systems"]
     bare = results["bare"]
     lines = [
-        f"### {results['size']} synthetic corpus ({results['corpus']['chunks']:,} jiceng chunks, "
+        f"### {_corpus_name(results['size'])} ({results['corpus']['chunks']:,} jiceng chunks, "
         f"{results['corpus']['files']} files, {results['corpus']['chars']:,} chars) — "
         f"{results['machine']['date']}, {results['machine']['cpus']} CPUs, 1-min load average "
         f"{results['machine']['loadavg_1min']['start']:.1f} at start, {results['machine']['loadavg_1min']['end']:.1f} at end",

@@ -24,10 +24,13 @@ from rich.console import Console
 from jiceng.bench import synthetic
 from jiceng.bench.baselines import BASELINES
 from jiceng.bench.load import ENDPOINTS, Server, drive, free_port
+from jiceng.corpus import corpus_paths
 from jiceng.errors import InputError
+from jiceng.settings import get_settings
 
 console = Console(stderr=True)
 GIB = 1024**3
+BUNDLED = "corpus"  # --size corpus: the bundled corpus itself, the smallest size the latency targets are set at
 # Issue #8 targets; the /ask-vs-embedding ratio relaxes to 2x at 100k chunks.
 TARGETS = {"ask_vs_embed": 1.5, "ask_vs_embed_100k": 2.0, "p95_vs_p50": 2.0, "cached_ms": 5.0,
            "ingest_vs_embed": 0.8, "reingest_share": 0.05, "peak_rss_bytes": 2 * GIB}
@@ -116,17 +119,36 @@ def _warm_and_measure(server: Server, questions: list[str], config: BenchConfig)
     return results
 
 
+def _bundled_corpus() -> Path:
+    """The corpus ``jiceng ingest`` reads by default (``settings.corpus_dir``), which must exist."""
+    corpus_dir = get_settings().corpus_dir.resolve()
+    if not corpus_dir.is_dir():
+        raise InputError(f"找不到自带语料目录 {corpus_dir}（JICENG_CORPUS_DIR）",
+                         f"the bundled corpus folder {corpus_dir} does not exist (JICENG_CORPUS_DIR)")
+    return corpus_dir
+
+
 def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     """Run everything for ``config.size``; write results.json, results.md, latency.png; return the results."""
-    if config.size not in synthetic.SIZES:
-        raise InputError(f"未知规模 {config.size}，可选 {', '.join(synthetic.SIZES)}",
-                         f"unknown size {config.size}; choose {', '.join(synthetic.SIZES)}")
-    n_chunks = config.chunks or synthetic.SIZES[config.size]
-    label = config.size if config.chunks is None else f"{n_chunks}-chunks"
-    root = (config.out_dir / label).resolve()
-    corpus_dir, data_dir = root / "corpus", root / "jiceng-data"
-    console.print(f"[bold]合成语料 / synthetic corpus[/] -> {corpus_dir}")
-    manifest = synthetic.generate(corpus_dir, n_chunks, seed=config.seed)
+    sizes = [*synthetic.SIZES, BUNDLED]
+    if config.size not in sizes:
+        raise InputError(f"未知规模 {config.size}，可选 {', '.join(sizes)}",
+                         f"unknown size {config.size}; choose {', '.join(sizes)}")
+    if config.size == BUNDLED:
+        label = BUNDLED
+        root = (config.out_dir / label).resolve()
+        corpus_dir, data_dir = _bundled_corpus(), root / "jiceng-data"
+        console.print(f"[bold]自带语料 / bundled corpus[/] {corpus_dir}")
+        files = corpus_paths(corpus_dir)
+        manifest = {"params": {"source": str(corpus_dir)}, "files": len(files),
+                    "chars": sum(len(p.read_text(encoding="utf-8")) for p in files)}
+    else:
+        n_chunks = config.chunks or synthetic.SIZES[config.size]
+        label = config.size if config.chunks is None else f"{n_chunks}-chunks"
+        root = (config.out_dir / label).resolve()
+        corpus_dir, data_dir = root / "corpus", root / "jiceng-data"
+        console.print(f"[bold]合成语料 / synthetic corpus[/] -> {corpus_dir}")
+        manifest = synthetic.generate(corpus_dir, n_chunks, seed=config.seed)
     n_load = 2 * (config.requests_c1 + config.requests_c8) + 2
     questions = synthetic.questions(n_load + config.profile_questions + 100, seed=config.seed)
     load_questions, profile_questions = questions[:n_load], questions[n_load : n_load + config.profile_questions]
