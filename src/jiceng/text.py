@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from bisect import bisect_right
 from functools import lru_cache
 from importlib import resources
+from operator import itemgetter
 
 # Full-width punctuation that NFKC keeps apart from its ASCII twin, and curly quotes.
 _PUNCT_FOLD = str.maketrans(
@@ -103,10 +105,15 @@ def block_spans(text: str) -> list[tuple[int, int]]:
 
 def block_anchor(text: str, offset: int) -> str:
     """Anchor id (``p-N``) of the block holding ``offset``; ``""`` when it falls in no block."""
-    for number, (a, b) in enumerate(block_spans(text), start=1):
-        if a <= offset < b:
-            return f"p-{number}"
-    return ""
+    blocks = _blocks(text)
+    number = bisect_right(blocks, offset, key=itemgetter(0))  # blocks are in order and never overlap
+    return f"p-{number}" if number and offset < blocks[number - 1][1] else ""
+
+
+@lru_cache(maxsize=8192)
+def _blocks(text: str) -> tuple[tuple[int, int], ...]:
+    """``block_spans`` once per text: every answer links each passage and citation to its block."""
+    return tuple(block_spans(text))
 
 
 @lru_cache(maxsize=1)
