@@ -7,14 +7,14 @@ from pathlib import Path
 import typer
 
 from jiceng.bench.baselines import BASELINES
-from jiceng.bench.synthetic import SIZES
+from jiceng.bench.synthetic import BUNDLED, SIZES
 
 
 def bench(
     size: str = typer.Option(
         "1k", "--size",
-        help=f"合成语料规模，或 corpus 即自带语料 / synthetic corpus size: {', '.join(SIZES)}; or corpus, the bundled "
-        "corpus itself.",
+        help=f"合成语料规模，或 {BUNDLED} 即自带语料 / synthetic corpus size: {', '.join(SIZES)}; or {BUNDLED}, the "
+        "bundled corpus itself.",
     ),
     quick: bool = typer.Option(
         False, "--quick", help="CI 规模：1k、少量请求 / CI-sized: 1k chunks, a few dozen requests."

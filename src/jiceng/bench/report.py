@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from jiceng.bench.synthetic import BUNDLED
+
 MIB = 1024**2
 _NAMES = {"jiceng": "jiceng", "naive": "naive llama-index", "bm25": "bm25s only"}
 
@@ -22,7 +24,7 @@ def _embedded_note(system: dict[str, Any]) -> str:
 
 
 def _corpus_name(size: str) -> str:
-    return "bundled corpus" if size == "corpus" else f"{size} synthetic corpus"
+    return "bundled corpus" if size == BUNDLED else f"{size} synthetic corpus"
 
 
 def markdown_report(results: dict[str, Any]) -> str:
