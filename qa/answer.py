@@ -93,11 +93,12 @@ _SECTION_KINDS = [
     ("effect", re.compile(r"成效|成果|效果")),
     ("problem", re.compile(r"难题|挑战|问题|困境|短板|背景")),
 ]
+_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")  # a line label: 对策: …, 表现: …
 # What a sentence says it is, by the discourse markers of policy prose, tried in this order: a measure
 # (opening with 针对/开发/建立…), an effect (成功…, 显著…, 提升了, 下降40%), a problem (任务重, 不足).
 _SENTENCE_KINDS = [
     ("measure", re.compile(
-        r"^(?:[\u4e00-\u9fff]{2,6}[:：])?(?:例如|比如|同时|此外|[一二三四五六七八九]是)?[,，]?"
+        rf"^(?:{_LABEL.pattern})?(?:例如|比如|同时|此外|[一二三四五六七八九]是)?[,，]?"
         r"(?:针对|开发|建立|成立|设立|推出|开展|实行|实施|推行|组建|搭建|打造|制定|引入|设计|依托|采取|探索)(?!了)"
     )),
     ("effect", re.compile(
@@ -105,7 +106,6 @@ _SENTENCE_KINDS = [
     )),
     ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境")),
 ]
-_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
 # A sentence opening with one of these leans on the sentence before it (同时,赋予… says "as well as" what?).
 _CONNECTIVE = re.compile(r"(?:同时|此外|另外|并且|而且|因此|所以|但是|但|然而|其中|对此|为此|这些|这一|这|该|此)[,，]?")
 _LABEL_KINDS = {
@@ -531,12 +531,11 @@ def standalone_span(span: Span, text: str) -> Span:
     """The sentence at ``span``, widened so it reads on its own: a later sentence of a labelled line
     (对策:建立…机制。…同时,赋予…) is quoted from the label, which heads it, and one opening with a
     connective (同时, 此外, 因此, 该…) from the sentence before it. Never beyond its line."""
+    spans = document_sentences(text)
     line_start = text.rfind("\n", 0, span.start) + 1
-    earlier = [
-        skip_list_marker(text, a, b)
-        for a, b in document_sentences(text)
-        if line_start <= a and b <= span.start
-    ]
+    # The sentences of its line before it: from the first starting on the line to the last ending before it.
+    preceding = spans[bisect_left(spans, line_start, key=_start) : bisect_right(spans, span.start, key=_end)]
+    earlier = [skip_list_marker(text, a, b) for a, b in preceding]
     if not _LABEL.match(text, span.start):
         labelled = [a for a in earlier if _LABEL.match(text, a)]
         if labelled:
