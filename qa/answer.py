@@ -348,7 +348,7 @@ def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
 
 def prepare_document(text: str) -> None:
     """Split and fold a document now (``QAService`` does it when it loads an index), not in the first
-    request that retrieves it: 0.03 s for the 707 files of 10k chunks."""
+    request that retrieves it."""
     document_sentences(text)
     _folded_document(text)
 
