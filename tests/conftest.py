@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from jiceng.bench.load import free_port
+from jiceng.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS_DIR = REPO.parent / "shared" / "seeds"
@@ -47,6 +48,11 @@ def llm_stub_url():
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def asking_chroma(settings: Settings) -> Settings:
+    """``settings`` with dense search asking Chroma every time, as beyond ``retrieval.exact_search_max``."""
+    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"exact_search_max": 0})})
 
 
 def start_chroma(path: Path, port: int) -> subprocess.Popen:

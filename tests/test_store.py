@@ -20,7 +20,7 @@ from jiceng.ingest.pipeline import ingest_paths, remove_documents
 from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
 
-from .conftest import start_chroma
+from .conftest import asking_chroma, start_chroma
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -46,6 +46,7 @@ def test_old_generations_are_deleted_but_the_previous_stays_readable(settings: S
     folder = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。"})
     first = ingest_paths([folder], settings, progress=False).generation
     reader = open_current(settings)  # e.g. a server answering questions during the next ingest
+    querying = open_current(asking_chroma(settings))  # a reader of an index too big to scan in memory
     (folder / "b.txt").write_text("网格员每天巡查社区。", encoding="utf-8")
     second = ingest_paths([folder], settings, progress=False).generation
     assert current_generation(settings) == second != first
@@ -58,9 +59,11 @@ def test_old_generations_are_deleted_but_the_previous_stays_readable(settings: S
     third = ingest_paths([folder], settings, progress=False).generation
     assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([second, third])
     assert _collections(settings) == {f"jiceng_g{second}", f"jiceng_g{third}"}
-    with pytest.raises(IndexMissingError) as info:  # two switches later its vectors are gone: reopen
-        reader.dense_search(query, 1)
+    with pytest.raises(IndexMissingError) as info:  # two switches later its collection is gone: reopen
+        querying.dense_search(query, 1)
     assert info.value.code == "generation_gone"
+    # A small generation's vectors were read into memory when it was opened: it answers until dropped.
+    assert "彩礼" in reader.chunks[reader.dense_search(query, 1)[0][0]].text
 
 
 def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tmp_path: Path) -> None:
@@ -83,6 +86,17 @@ def test_prune_removes_vanished_documents_only_when_asked(settings: Settings, tm
 def test_an_index_whose_files_were_deleted_asks_for_a_new_ingest(settings: Settings, tmp_path: Path) -> None:
     ingest_paths([_folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。"})], settings, progress=False)
     shutil.rmtree(settings.data_dir / "generations")
+    with pytest.raises(IndexMissingError) as info:
+        open_current(settings)
+    assert info.value.code == "index_incomplete" and "jiceng ingest" in info.value.message_en
+
+
+def test_an_index_missing_vectors_in_chroma_asks_for_a_new_ingest(settings: Settings, tmp_path: Path) -> None:
+    folder = _folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。", "b.txt": "红白理事会抵制高价彩礼。"})
+    report = ingest_paths([folder], settings, progress=False)
+    snapshot = open_current(settings)
+    collection = store.chroma_client(settings).get_collection(f"jiceng_g{report.generation}")
+    collection.delete(ids=[snapshot.chunks[0].chunk_id])
     with pytest.raises(IndexMissingError) as info:
         open_current(settings)
     assert info.value.code == "index_incomplete" and "jiceng ingest" in info.value.message_en
@@ -184,15 +198,21 @@ def test_chroma_server_mode_via_env(chroma_server, tmp_path: Path, monkeypatch: 
 
     port = int(url.rsplit(":", 1)[1])
     assert f"jiceng_g{report.generation}" in {c.name for c in chromadb.HttpClient(port=port).list_collections()}
-    snapshot = open_current(settings)
+    snapshot = open_current(asking_chroma(settings))  # every search asks the server
+    in_memory = open_current(settings)  # a small index's vectors, read once from the server
     query = snapshot.embedder.embed_queries(["巡查"])[0]
     assert "巡查" in snapshot.chunks[snapshot.dense_search(query, 1)[0][0]].text
+    by_scan, by_server = in_memory.dense_search(query, 2), snapshot.dense_search(query, 2)
+    assert [i for i, _ in by_scan] == [i for i, _ in by_server]
+    assert [s for _, s in by_scan] == pytest.approx([s for _, s in by_server], abs=1e-5)
 
     proc.terminate()
     proc.wait(timeout=10)
     with pytest.raises(BackendUnavailableError) as info:
         snapshot.dense_search(query, 1)
     assert info.value.http_status == 503 and "Chroma" in info.value.message_en
+    # A generation already read into memory keeps answering while the server is down.
+    assert "巡查" in in_memory.chunks[in_memory.dense_search(query, 1)[0][0]].text
 
 
 def test_unreachable_chroma_server_is_a_503_style_error(tmp_path: Path) -> None:

@@ -48,6 +48,12 @@ class RetrievalSettings(_Section):
     candidates: int = Field(40, ge=5, le=500, description="Candidates taken from BM25 and from dense search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
     ef_search: int = Field(100, ge=10, description="Chroma HNSW ef_search (recall vs speed).")
+    exact_search_max: int = Field(
+        20000,
+        ge=0,
+        description="Up to this many chunks, dense search scans the index's vectors in memory (exact, no "
+        "per-query Chroma call); above it, Chroma's HNSW index answers. 0 = always Chroma.",
+    )
 
 
 class AnswerSettings(_Section):
