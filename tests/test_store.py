@@ -142,7 +142,9 @@ def test_interrupted_build_leaves_the_previous_generation_and_is_cleaned_up(
     assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([good, report.generation])
 
 
-def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: Settings, tmp_path: Path) -> None:
+def _ingest_stopped_mid_embedding(settings: Settings, tmp_path: Path, sig: signal.Signals) -> tuple[str, str]:
+    """Ingest one file; then run ``jiceng ingest`` on 40 more and send it ``sig`` while it embeds them.
+    Returns the first ingest's generation and the stopped process's stderr."""
     first = _folder(tmp_path / "first", {"a.txt": "红白理事会抵制高价彩礼，倡导移风易俗。"})
     good = ingest_paths([first], settings, progress=False).generation
     cache = settings.data_dir / "cache" / "ingest.sqlite"
@@ -151,21 +153,32 @@ def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: S
     big = _folder(tmp_path / "big", many)
     env = {**os.environ, "JICENG_DATA_DIR": str(settings.data_dir), "JICENG_EMBEDDING_BATCH_SIZE": "2"}
     proc = subprocess.Popen([BIN / "jiceng", "ingest", str(big), "--json"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while _cached(cache) <= cached_before and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert proc.poll() is None, "ingest finished before it could be killed"
+        assert proc.poll() is None, "ingest finished before it could be stopped"
     finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=60)
     assert current_generation(settings) == good
+    return good, stderr
+
+
+def test_sigkill_mid_ingest_leaves_the_previous_generation_queryable(settings: Settings, tmp_path: Path) -> None:
+    _ingest_stopped_mid_embedding(settings, tmp_path, signal.SIGKILL)
     snapshot = open_current(settings)
     query = snapshot.embedder.embed_queries(["怎么抵制高价彩礼"])[0]
     top, _ = snapshot.dense_search(query, 1)[0]
     assert "高价彩礼" in snapshot.chunks[top].text
     assert snapshot.bm25_search("彩礼", 1)
+
+
+def test_ctrl_c_mid_ingest_says_so_in_both_languages_and_keeps_the_index(settings: Settings, tmp_path: Path) -> None:
+    _, stderr = _ingest_stopped_mid_embedding(settings, tmp_path, signal.SIGINT)
+    assert "已中断" in stderr and "Interrupted; existing data is untouched" in stderr and "Traceback" not in stderr
+    assert len(open_current(settings).documents) == 1  # the first ingest's document, and only it
 
 
 def _cached(cache: Path) -> int:

@@ -6,6 +6,7 @@ import importlib
 import logging
 import sys
 import traceback
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -16,6 +17,7 @@ from jiceng.errors import JicengError
 from jiceng.settings import get_settings
 
 err_console = Console(stderr=True)
+INTERRUPTED = 130  # exit status of a command stopped by Ctrl-C (128 + SIGINT)
 
 app = typer.Typer(
     name="jiceng",
@@ -72,13 +74,14 @@ def main() -> None:
     _register_commands()
     try:
         result = app(standalone_mode=False)
+        if result == INTERRUPTED:  # how typer reports Ctrl-C (KeyboardInterrupt) inside a command
+            _interrupted()
         sys.exit(result if isinstance(result, int) else 0)
     except JicengError as exc:
         err_console.print(f"[bold red]错误[/]：{escape(exc.message_zh)}\n[bold red]Error[/]: {escape(exc.message_en)}")
         sys.exit(2)
     except KeyboardInterrupt:
-        err_console.print("已中断，已有数据未受影响。 / Interrupted; existing data is untouched.")
-        sys.exit(130)
+        _interrupted()
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except Exception as exc:  # noqa: BLE001 - last line of defence: no traceback for users
@@ -98,6 +101,11 @@ def main() -> None:
             f"Internal error; details in {log_dir / 'crash.log'}"
         )
         sys.exit(1)
+
+
+def _interrupted() -> NoReturn:
+    err_console.print("已中断，已有数据未受影响。 / Interrupted; existing data is untouched.")
+    sys.exit(INTERRUPTED)
 
 
 if __name__ == "__main__":
