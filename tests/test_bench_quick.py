@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import math
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from jiceng.corpus import corpus_paths
@@ -85,6 +88,24 @@ def test_bench_measures_the_bundled_corpus_itself(tmp_path: Path) -> None:
     _sane_latency(results["systems"]["jiceng"]["ask_c1"], 4)
     assert "bundled corpus (" in done.stdout and "synthetic corpus" not in done.stdout
     assert not (tmp_path / "corpus" / "corpus").exists()  # nothing generated: the real files are read
+
+
+def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "400",
+         "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=CORPUS_DIR.parent,
+    )
+    deadline = time.monotonic() + 600
+    while not (servers := [p for p in psutil.Process(bench.pid).children(recursive=True)
+                           if "serve" in p.cmdline()]):
+        assert bench.poll() is None and time.monotonic() < deadline, "the bench never started its server"
+        time.sleep(0.5)
+    bench.send_signal(signal.SIGTERM)
+    assert bench.wait(timeout=60) == 130
+    assert "Interrupted" in bench.stderr.read()
+    _, alive = psutil.wait_procs(servers, timeout=30)
+    assert alive == []
 
 
 def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> None:

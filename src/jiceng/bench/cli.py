@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -54,10 +55,17 @@ def bench(
     if requests:
         options |= {"requests_c1": requests, "requests_c8": 2 * requests}
     config = BenchConfig.quick(**options) if quick else BenchConfig(size=size, **options)
+    # Killed with SIGTERM (`kill`, a CI timeout), stop the servers and workers it started, as Ctrl-C does:
+    # left running, they hold their ports and cores and skew whatever is measured next.
+    signal.signal(signal.SIGTERM, _interrupt)
     results = run_benchmark(config)
     from jiceng.bench.report import markdown_report
 
     Console().print(Markdown(markdown_report(results)))
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register_cli(app: typer.Typer) -> None:
