@@ -45,12 +45,15 @@ def test_a_cold_ingest_is_judged_against_the_bare_embedding_throughput() -> None
     assert ingest["measured"] == round((1000 / 12.0) / 2.5, 3) and ingest["ok"] is True
     report = markdown_report(cold)
     assert "cached" not in report.split("| target")[0]  # the ingest row carries no cache note
+    assert _target(cold, "unchanged re-ingest")["measured"] == 0.03
 
 
 def test_a_warm_cache_ingest_is_not_judged_and_the_report_says_how_much_was_embedded() -> None:
     warm = _results(jiceng_embedded=0, naive_embedded=120)
     ingest = _target(warm, "ingest ÷ bare passage embedding")
     assert ingest["measured"] is None and ingest["ok"] is None
+    reingest = _target(warm, "unchanged re-ingest")  # set against a warm ingest, not the first one
+    assert reingest["measured"] is None and reingest["ok"] is None
     assert _target(warm, "/ask p50 (c=1) ÷ bare")["ok"] is True  # the other targets are still judged
     report = markdown_report(warm)
     assert "| ingest, s | 10.0 (all passages cached) | 10.0 (120 of 330 embedded) | 10.0 |" in report

@@ -239,8 +239,9 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     embed_p50 = results["bare"]["query"]["p50_ms"]
     ratio_limit = TARGETS["ask_vs_embed_100k" if results["size"] == "100k" else "ask_vs_embed"]
     peak = max(ours["ingest"]["peak_rss"], ours["server_peak_rss"])
-    # Ingest throughput is an embedding figure only when this ingest embedded its passages: with
-    # --reuse-embeddings it mostly read them from the cache (repeated texts are embedded once, hence 0.9).
+    # Ingest throughput is an embedding figure, and this run's ingest the "first ingest" a re-ingest is set
+    # against, only when it embedded its passages: with --reuse-embeddings it mostly read them from the
+    # cache (repeated texts are embedded once, hence 0.9).
     embedding_ingest = ours["ingest"].get("embedded", 0) >= 0.9 * ours["chunks"]
     rows = [
         ("/ask p50 (c=1) ÷ bare query-embedding p50", ours["ask_c1"]["p50_ms"] / embed_p50, "<=", ratio_limit),
@@ -250,7 +251,8 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("ingest ÷ bare passage embedding, chunks per CPU-second",
          ours["ingest"]["chunks_per_cpu_s"] / results["bare"]["passages"]["chunks_per_cpu_s"]
          if embedding_ingest else None, ">=", TARGETS["ingest_vs_embed"]),
-        ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"], "<=", TARGETS["reingest_share"]),
+        ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"] if embedding_ingest else None,
+         "<=", TARGETS["reingest_share"]),
         ("peak RSS (ingest or server), GiB", peak / GIB, "<=", TARGETS["peak_rss_bytes"] / GIB),
     ]
     if "naive" in results["systems"]:
