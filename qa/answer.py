@@ -52,6 +52,9 @@ _SYNONYMS = [
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
+# A quantity: digits, or Chinese numerals counting something (三年, 十余家) — a bare 一 is no number
+# (进一步, 统一, 一体化).
+_QUANTITY = rf"\d|百分之|[一二两三四五六七八九十百千万亿]+\s*[万亿千百余多]*\s*[{_UNITS}成]"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -67,7 +70,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*元"),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*(?:人|口)"),
-    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), rf"{_NUM}"),
+    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")

@@ -218,6 +218,12 @@ def test_counts_need_a_counted_number_not_a_percentage(corpus):
     assert not communities.need.search("社区居民参与率从不足30%提升至70%以上")
 
 
+def test_a_number_is_digits_or_numerals_counting_something_not_the_yi_of_a_word(corpus):
+    need = analyse_question("全国有多少社会组织？", corpus[2]).need
+    assert all(need.search(t) for t in ("已超90万个", "吸纳了十余家单位", "五成居民", "百分之三十"))
+    assert not any(need.search(t) for t in ("进一步提升社区工作者待遇", "统一调度", "区、街道、社区三级党建"))
+
+
 def test_a_slogan_of_one_character_words_is_matched_as_phrases(corpus):
     answer = ask(corpus, "人在格中走，事在格中办", "dangjian-chuangxin-shijian-lujing")
     assert not answer.abstained and "人在格中走,事在格中办" in answer.citations[0].quote
