@@ -5,6 +5,7 @@ Speed targets live in docs/benchmarks.md, not here: this checks that every figur
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import signal
@@ -91,21 +92,28 @@ def test_bench_measures_the_bundled_corpus_itself(tmp_path: Path) -> None:
 
 
 def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
-    bench = subprocess.Popen(
-        [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "400",
-         "--out", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=CORPUS_DIR.parent,
-    )
-    deadline = time.monotonic() + 600
-    while not (servers := [p for p in psutil.Process(bench.pid).children(recursive=True)
-                           if "serve" in p.cmdline()]):
-        assert bench.poll() is None and time.monotonic() < deadline, "the bench never started its server"
-        time.sleep(0.5)
-    bench.send_signal(signal.SIGTERM)
-    assert bench.wait(timeout=60) == 130
-    assert "Interrupted" in bench.stderr.read()
-    _, alive = psutil.wait_procs(servers, timeout=30)
-    assert alive == []
+    log = tmp_path / "bench.log"
+    with open(log, "w") as stderr:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "400",
+             "--out", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=stderr, cwd=CORPUS_DIR.parent,
+        )
+    tree, servers = psutil.Process(bench.pid), []
+    try:
+        deadline = time.monotonic() + 600
+        while not (servers := [p for p in tree.children(recursive=True) if "serve" in p.cmdline()]):
+            assert bench.poll() is None and time.monotonic() < deadline, "the bench never started its server"
+            time.sleep(0.5)
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 130
+        assert "Interrupted" in log.read_text(encoding="utf-8")
+        _, alive = psutil.wait_procs(servers, timeout=30)
+        assert alive == []
+    finally:  # whatever failed, leave nothing running
+        for proc in [*servers, tree]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
 
 
 def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> None:
