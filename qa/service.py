@@ -44,10 +44,10 @@ class Loaded:
     def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
         for doc in snapshot.documents.values():
             prepare_document(doc.text)
-        # jieba reads its dictionary on first use (~0.5 s) and the model's first call is slow (~50 ms):
-        # pay both here, not in the first user's request.
+        # jieba reads its dictionary on first use (~0.5 s), and the model's first call (~50 ms) and the first
+        # dense search (13 ms in a fresh server) are slow: pay them here, not in the first user's request.
         tokenize("预热")
-        snapshot.embedder.embed_queries(["预热"])
+        snapshot.dense_search(snapshot.embedder.embed_queries(["预热"])[0], 1)
         stats = (
             TermStats(n_chunks=len(snapshot.chunks), df=snapshot.term_df)
             if snapshot.term_df is not None
