@@ -45,7 +45,7 @@ class Loaded:
         for doc in snapshot.documents.values():
             prepare_document(doc.text)
         # jieba reads its dictionary on first use (~0.5 s), and the model's first call (~50 ms) and the first
-        # dense search (13 ms in a fresh server) are slow: pay them here, not in the first user's request.
+        # dense search (7-14 ms in a fresh server) are slow: pay them here, not in the first user's request.
         tokenize("预热")
         snapshot.dense_search(snapshot.embedder.embed_queries(["预热"])[0], 1)
         stats = (
