@@ -52,9 +52,16 @@ _SYNONYMS = [
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
+
+
+def _counted(unit: str) -> str:
+    """A number of ``unit`` (a pattern), with its magnitude: 50余家, 三万人, 20万元."""
+    return rf"{_NUM}\s*[万亿千百余多]*\s*(?:{unit})"
+
+
 # A quantity: digits, or Chinese numerals counting something (三年, 十余家) — a bare 一 is no number
 # (进一步, 统一, 一体化).
-_QUANTITY = rf"\d|百分之|[一二两三四五六七八九十百千万亿]+\s*[万亿千百余多]*\s*[{_UNITS}成]"
+_QUANTITY = rf"\d|百分之|{_counted(f'[{_UNITS}成]')}"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -68,8 +75,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
-    ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*元"),
-    ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), rf"{_NUM}\s*[万亿千百余多]*\s*(?:人|口)"),
+    ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
+    ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
     ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
@@ -256,7 +263,7 @@ def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"
                 # 个 is the general classifier: 几个工作人员 is answered by 不到十人, not by a percentage.
                 word = {"钱": "元", "个": f"[{_UNITS}]"}.get(unit.group(1), re.escape(unit.group(1)))
-                needs = rf"{_NUM}\s*[万亿千百余多]*\s*{word}"
+                needs = _counted(word)
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县 -> a named 县
                 needs = rf"[\u4e00-\u9fff]{{2,}}{place.group(1)}"
