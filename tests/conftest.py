@@ -51,8 +51,8 @@ def llm_stub_url():
 
 
 def asking_chroma(settings: Settings) -> Settings:
-    """``settings`` with dense search asking Chroma every time, as beyond ``retrieval.exact_search_max``."""
-    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"exact_search_max": 0})})
+    """``settings`` with dense search asking Chroma every time, as beyond ``retrieval.memory_index_max``."""
+    return settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"memory_index_max": 0})})
 
 
 def start_chroma(path: Path, port: int) -> subprocess.Popen:

@@ -22,9 +22,9 @@ def test_two_api_workers_share_one_chroma_server(tmp_path: Path) -> None:
     chroma_port = free_port()
     chroma = Server([str(CHROMA), "run", "--path", str(tmp_path / "chroma"), "--port", str(chroma_port)],
                     chroma_port, log_path=tmp_path / "chroma.log")
-    # Every search queries the server, as it does beyond retrieval.exact_search_max chunks.
+    # Every search queries the server, as it does beyond retrieval.memory_index_max chunks.
     env = {"JICENG_CHROMA_URL": f"http://127.0.0.1:{chroma_port}", "JICENG_DATA_DIR": str(tmp_path / "data"),
-           "JICENG_RETRIEVAL_EXACT_SEARCH_MAX": "0"}
+           "JICENG_RETRIEVAL_MEMORY_INDEX_MAX": "0"}
     with chroma.start(ready_path="/api/v2/heartbeat"):
         synthetic.generate(tmp_path / "docs", 12)
         ingest = subprocess.run([sys.executable, "-m", "jiceng.cli", "ingest", str(tmp_path / "docs")],

@@ -152,10 +152,10 @@ def test_async_ask_and_search_give_what_the_sync_ones_give(service):
 
 
 def test_dense_search_in_memory_finds_what_a_chroma_query_finds(settings, service):
-    """A small index is searched by scanning its vectors in memory; the passages are Chroma's own."""
+    """A small index is searched in an in-memory HNSW index of its vectors; the passages are Chroma's own."""
     scanned = service.current().snapshot
     queried = open_current(asking_chroma(settings))
-    assert scanned._vectors is not None and queried._vectors is None
+    assert scanned._memory_index is not None and queried._memory_index is None
     questions = ["居民参与率提高了多少", "积分可以兑换什么", "楼宇员工停车难", "党组织资源保障不足", "邻里节经费"]
     for vector in scanned.embedder.embed_queries(questions):
         by_scan, by_chroma = scanned.dense_search(vector, 10), queried.dense_search(vector, 10)

@@ -142,8 +142,8 @@ def test_chroma_down_is_a_503_and_answers_resume_when_it_returns(tmp_path, chrom
         [copy_corpus(tmp_path)], Settings(data_dir=tmp_path / "data", chroma_url=url), progress=False
     )
     with (
-        # An index past retrieval.exact_search_max: every search asks the server.
-        serve(tmp_path, JICENG_CHROMA_URL=url, JICENG_RETRIEVAL_EXACT_SEARCH_MAX="0") as server,
+        # An index past retrieval.memory_index_max: every search asks the server.
+        serve(tmp_path, JICENG_CHROMA_URL=url, JICENG_RETRIEVAL_MEMORY_INDEX_MAX="0") as server,
         httpx.Client(base_url=server.url, timeout=60) as client,
     ):
         assert client.post("/ask", json={"question": QUESTIONS[0]}).status_code == 200

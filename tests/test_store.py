@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jiceng.bench.load import free_port
@@ -100,6 +101,21 @@ def test_an_index_missing_vectors_in_chroma_asks_for_a_new_ingest(settings: Sett
     with pytest.raises(IndexMissingError) as info:
         open_current(settings)
     assert info.value.code == "index_incomplete" and "jiceng ingest" in info.value.message_en
+
+
+def test_the_in_memory_index_returns_as_many_nearest_chunks_as_asked_even_beyond_ef_search() -> None:
+    """A filtered query asks for ten times the usual candidates; HNSW must explore that many, not ef_search."""
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    index = store._build_memory_index(vectors, ef_search=10)
+    for query in vectors[:5] + 0.1 * rng.standard_normal((5, 64)).astype(np.float32):
+        query /= np.linalg.norm(query)
+        found = store._memory_top(index, query.reshape(1, -1), 300)
+        exact = np.argsort(-(vectors @ query))[:300]
+        assert len(found) == 300 and [s for _, s in found] == sorted((s for _, s in found), reverse=True)
+        assert len({i for i, _ in found} & set(exact.tolist())) >= 0.95 * 300
+        assert found[0][1] == pytest.approx(float(vectors[exact[0]] @ query), abs=1e-5)
 
 
 def test_remove_document_builds_a_generation_without_it(

@@ -47,12 +47,15 @@ class RetrievalSettings(_Section):
     top_k: int = Field(5, ge=1, le=50)
     candidates: int = Field(40, ge=5, le=500, description="Candidates taken from BM25 and from dense search.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
-    ef_search: int = Field(100, ge=10, description="Chroma HNSW ef_search (recall vs speed).")
-    exact_search_max: int = Field(
+    ef_search: int = Field(
+        100, ge=10, description="HNSW ef_search (recall vs speed), of Chroma's index and of the in-memory one."
+    )
+    memory_index_max: int = Field(
         20000,
         ge=0,
-        description="Up to this many chunks, dense search scans the index's vectors in memory (exact, no "
-        "per-query Chroma call); above it, Chroma's HNSW index answers. 0 = always Chroma.",
+        description="Up to this many chunks, each process that opens the index reads its vectors once and searches "
+        "them in an in-memory HNSW index (faiss), with no per-query Chroma call; above it, Chroma's HNSW "
+        "index answers. 0 = always Chroma.",
     )
 
 
