@@ -204,6 +204,14 @@ def jiceng(settings: Settings, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def test_the_api_sends_an_answer_as_its_response_model_would_serialise_it(service):
+    """/ask writes the answer's JSON in one pass rather than building ``AskResponse``: same bytes."""
+    for question in ("朝阳区邻里节让居民参与率提高了多少？", "朝阳区邻里节的经费预算是多少？"):
+        answer = service.ask(question)
+        assert AskResponse.json_of(answer) == AskResponse.of(answer).model_dump_json()
+        assert answer.passages and "chunk_id" not in json.loads(AskResponse.json_of(answer))["passages"][0]
+
+
 def test_cli_ask_and_search_json_print_the_api_objects(settings, service):
     asked = jiceng(settings, "ask", "朝阳区邻里节让居民参与率提高了多少？", "--json")
     assert asked.returncode == 0, asked.stderr
