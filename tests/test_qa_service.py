@@ -153,16 +153,16 @@ def test_async_ask_and_search_give_what_the_sync_ones_give(service):
 
 def test_dense_search_in_memory_finds_what_a_chroma_query_finds(settings, service):
     """A small index is searched in an in-memory HNSW index of its vectors; the passages are Chroma's own."""
-    scanned = service.current().snapshot
+    in_memory = service.current().snapshot
     queried = open_current(asking_chroma(settings))
-    assert scanned._memory_index is not None and queried._memory_index is None
+    assert in_memory._memory_index is not None and queried._memory_index is None
     questions = ["居民参与率提高了多少", "积分可以兑换什么", "楼宇员工停车难", "党组织资源保障不足", "邻里节经费"]
-    for vector in scanned.embedder.embed_queries(questions):
-        by_scan, by_chroma = scanned.dense_search(vector, 10), queried.dense_search(vector, 10)
-        assert [i for i, _ in by_scan] == [i for i, _ in by_chroma]
-        assert [s for _, s in by_scan] == pytest.approx([s for _, s in by_chroma], abs=1e-5)
-    whole = scanned.dense_search(vector, len(scanned.chunks) + 5)  # more asked for than the index holds
-    assert sorted(i for i, _ in whole) == list(range(len(scanned.chunks)))
+    for vector in in_memory.embedder.embed_queries(questions):
+        by_memory, by_chroma = in_memory.dense_search(vector, 10), queried.dense_search(vector, 10)
+        assert [i for i, _ in by_memory] == [i for i, _ in by_chroma]
+        assert [s for _, s in by_memory] == pytest.approx([s for _, s in by_chroma], abs=1e-5)
+    whole = in_memory.dense_search(vector, len(in_memory.chunks) + 5)  # more asked for than the index holds
+    assert sorted(i for i, _ in whole) == list(range(len(in_memory.chunks)))
 
 
 def test_idf_weights_come_from_the_index_and_equal_a_recount(settings, service):

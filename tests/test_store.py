@@ -118,6 +118,16 @@ def test_the_in_memory_index_returns_as_many_nearest_chunks_as_asked_even_beyond
         assert found[0][1] == pytest.approx(float(vectors[exact[0]] @ query), abs=1e-5)
 
 
+def test_the_in_memory_index_is_the_same_graph_whenever_it_is_built_from_the_same_vectors() -> None:
+    """Two server workers, or one after a restart, answer alike."""
+    import faiss
+
+    vectors = np.random.default_rng(1).standard_normal((3000, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    first, again = (store._build_memory_index(vectors, ef_search=100) for _ in range(2))
+    assert np.array_equal(faiss.vector_to_array(first.hnsw.neighbors), faiss.vector_to_array(again.hnsw.neighbors))
+
+
 def test_remove_document_builds_a_generation_without_it(
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
