@@ -1,8 +1,8 @@
 """Dense search cost by collection size: a Chroma query (the on-disk store jiceng uses) against the
 in-memory HNSW index (faiss) ``IndexSnapshot.dense_search`` uses up to ``retrieval.memory_index_max``
-chunks, and a full exact scan (one matrix product) for reference. Random unit vectors of the bundled
-model's width (384), 40 results as the retriever asks, ef_search 100 as jiceng's default, 300 timed
-queries after 50 warm-up; the in-memory index's build time too.
+chunks, and a full exact scan (one matrix product, numpy's default BLAS threads) for reference.
+Random unit vectors of the bundled model's width (384), 40 results as the retriever asks, ef_search 100
+as jiceng's default, 300 timed queries after 50 warm-up; the in-memory index's build time too.
 
     python bench/memory_search.py [SIZE ...]         # default: 100 1000 10000 20000 50000 100000
     python bench/memory_search.py --recall DATA_DIR  # recall@40 on a real index (e.g. bench/out/10k/jiceng-data)
