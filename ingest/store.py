@@ -39,6 +39,9 @@ from jiceng.types import Chunk, Document
 
 # bm25s sets its logger to DEBUG on import and logs every index build; keep the CLI's output clean.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
+# faiss's loader logs each CPU-specific build it fails to find ("Could not load library with AVX512
+# support") at INFO before loading the one it has: noise in a server log.
+logging.getLogger("faiss.loader").setLevel(logging.WARNING)
 
 COLLECTION_PREFIX = "jiceng_g"
 POINTER_FILE = "current.json"
