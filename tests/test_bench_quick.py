@@ -24,6 +24,12 @@ from .conftest import CORPUS_DIR
 pytestmark = pytest.mark.slow
 
 
+def _cmdline(process: psutil.Process) -> list[str]:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        return process.cmdline()
+    return []
+
+
 def _sane_latency(summary: dict, n: int) -> None:
     assert summary["n"] == n and summary["errors"] == 0
     assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"] < 60_000
@@ -45,6 +51,7 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
     assert (root / "latency.png").stat().st_size > 10_000
     assert "naive llama-index" in report and "bm25s only" in report and "| target (issue #8)" in report
     assert "1k synthetic corpus" in done.stdout  # the CLI prints the same report
+    assert "Not measured" not in report  # every baseline ran
 
     assert set(results["systems"]) == {"jiceng", "naive", "bm25"}
     for name, system in results["systems"].items():
@@ -114,6 +121,33 @@ def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) 
         for proc in [*servers, tree]:
             with contextlib.suppress(psutil.NoSuchProcess):
                 proc.kill()
+
+
+def test_bench_stopped_during_a_baseline_build_keeps_the_figures_measured_before(tmp_path: Path) -> None:
+    # At 100k the naive pipeline's build takes hours: stopping the run there must not throw away jiceng's.
+    bench = subprocess.Popen(
+        [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--baseline", "naive", "--requests", "4",
+         "--out", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=CORPUS_DIR.parent,
+    )
+    tree, children = psutil.Process(bench.pid), []
+    try:
+        deadline = time.monotonic() + 900
+        while not any("build-baseline" in _cmdline(p) for p in children):
+            assert bench.poll() is None and time.monotonic() < deadline, "the bench never built its baseline"
+            time.sleep(0.2)
+            children = tree.children(recursive=True)
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 130
+    finally:
+        for proc in [*children, tree]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+    results = json.loads((tmp_path / "corpus" / "results.json").read_text(encoding="utf-8"))
+    assert set(results["systems"]) == {"jiceng"}
+    _sane_latency(results["systems"]["jiceng"]["ask_c1"], 4)
+    report = (tmp_path / "corpus" / "results.md").read_text(encoding="utf-8")
+    assert "when this was written): naive llama-index." in report  # the missing baseline is named
 
 
 def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> None:

@@ -66,6 +66,9 @@ def markdown_report(results: dict[str, Any]) -> str:
             row(f"/{endpoint} c={c} QPS", lambda s, k=key: f"{s[k]['qps']:.1f}")
     row("repeated /ask p50, ms", lambda s: _ms(s["cached_repeat"]["p50_ms"]))
     row("non-200 responses", lambda s: str(sum(s[f"{e}_c{c}"]["errors"] for e in ("search", "ask") for c in (1, 8))))
+    if pending := [_NAMES[b] for b in results["config"]["baselines"] if b not in systems]:
+        lines += ["", f"**Not measured** (the run stopped, or had not reached them, when this was written): "
+                  f"{', '.join(pending)}."]
 
     lines += ["", "| target (issue #8) | measured | limit | met |", "|---|---:|---|---|"]
     verdict = {True: "yes", False: "**no**", None: "not measured (passages read from the cache)"}

@@ -206,6 +206,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     floor_after = _job("embed-queries", {"questions": profile_questions})["latencies_ms"]
     results["bare"]["query"] = _summary(floor_before + floor_after) | {
         "p50_before_ms": float(np.median(floor_before)), "p50_after_ms": float(np.median(floor_after))}
+    _save(results, root)
 
     for kind in config.baselines:
         index_dir = root / f"{kind}-index"
@@ -226,11 +227,16 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
             server.start()
             system |= _warm_and_measure(server, load_questions, config)
         results["systems"][kind] = system
+        _save(results, root)
+    return results
 
+
+def _save(results: dict[str, Any], root: Path) -> None:
+    """Write the reports of what is measured so far: a baseline's build takes hours at 100k, and a run
+    stopped during it keeps jiceng's figures and the baselines' already measured."""
     results["machine"]["loadavg_1min"]["end"] = os.getloadavg()[0]
     results["targets"] = check_targets(results)
     write_reports(results, root)
-    return results
 
 
 def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
