@@ -168,6 +168,14 @@ def test_interrupted_build_leaves_the_previous_generation_and_is_cleaned_up(
     assert sorted(os.listdir(settings.data_dir / "generations")) == sorted([good, report.generation])
 
 
+# A shell that starts a job in the background without job control (`nohup`, `cmd &` in a script) leaves
+# SIGINT ignored, and children inherit that: Python then installs no KeyboardInterrupt handler and the
+# ingest would never see the Ctrl-C. Reset it before exec, to what a user at a terminal has.
+_WITH_DEFAULT_SIGINT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def _ingest_stopped_mid_embedding(settings: Settings, tmp_path: Path, sig: signal.Signals) -> tuple[str, str]:
     """Ingest one file; then run ``jiceng ingest`` on 40 more and send it ``sig`` while it embeds them.
     Returns the first ingest's generation and the stopped process's stderr."""
@@ -178,8 +186,8 @@ def _ingest_stopped_mid_embedding(settings: Settings, tmp_path: Path, sig: signa
     many = {f"{i:02d}.txt": f"第{i}号社区建立了居民议事会，每月讨论停车、绿化和养老服务等公共事务。" * 3 for i in range(40)}
     big = _folder(tmp_path / "big", many)
     env = {**os.environ, "JICENG_DATA_DIR": str(settings.data_dir), "JICENG_EMBEDDING_BATCH_SIZE": "2"}
-    proc = subprocess.Popen([BIN / "jiceng", "ingest", str(big), "--json"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.executable, "-c", _WITH_DEFAULT_SIGINT, BIN / "jiceng", "ingest", str(big), "--json"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while _cached(cache) <= cached_before and proc.poll() is None and time.monotonic() < deadline:
