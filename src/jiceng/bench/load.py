@@ -31,6 +31,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_or_kill(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
+    """Wait for ``proc``, asked to end, to exit; kill it if it is still running after ``timeout_s``."""
+    try:
+        proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Server:
     """A server child process (and its workers) bound to ``127.0.0.1:port``."""
@@ -84,11 +93,7 @@ class Server:
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            wait_or_kill(self.proc)
 
     def __enter__(self) -> Server:
         return self

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from jiceng.bench import synthetic
 from jiceng.bench.baselines import BASELINES
-from jiceng.bench.load import ENDPOINTS, Server, drive, drive_with_floor, free_port
+from jiceng.bench.load import ENDPOINTS, Server, drive, drive_with_floor, free_port, wait_or_kill
 from jiceng.bench.synthetic import BUNDLED
 from jiceng.corpus import corpus_paths
 from jiceng.errors import InputError
@@ -100,11 +100,7 @@ class BareQueryFloor:
 
     def close(self) -> None:
         self._proc.stdin.close()  # the job ends at the end of its input
-        try:
-            self._proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        wait_or_kill(self._proc)
 
     def __enter__(self) -> Self:
         return self
