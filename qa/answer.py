@@ -195,6 +195,9 @@ class Question:
     # An English question's words -> the Chinese words the sources may write for each (empty: a
     # Chinese question, whose terms are matched as written).
     spellings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Terms of the frame that asks for the kind (有哪些做法, 取得了什么成效): the sources say the kind in a
+    # section title or a line label (## 成效, 对策:), not in the sentences under it.
+    kind_terms: tuple[str, ...] = ()
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -213,16 +216,25 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     yes_no = bool(_YES_NO.search(to_simplified(question.strip())))
     focus = _focus(text, list(terms), yes_no)
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
+    kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
     return Question(
         text=text,
         terms=terms,
         focus=focus,
-        kind=next((kind for kind, asks in _ASKED_KINDS if asks.search(text)), None),
+        kind=kind,
         phrases=phrases,
         strict=bool(cue or yes_no),
         cue=cue,
         need=need,
+        kind_terms=_asking_frame(text, terms, asks),
     )
+
+
+def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None) -> tuple[str, ...]:
+    """The terms that are words of the asked kind's frame in ``text`` (成效 of 有什么成效, 取得 of 取得了)."""
+    frames = [m.span() for m in asks.finditer(text)] if asks else []
+    found = {t: text.find(t) for t in terms}
+    return tuple(t for t, at in found.items() if any(a <= at and at + len(t) <= b for a, b in frames))
 
 
 def _analyse_foreign(text: str, stats: TermStats) -> Question:
@@ -422,6 +434,7 @@ def candidate_sentences(
         # (``term_credits``), so the heading, shared by the passage's sentences, is scanned once.
         passage_text = _folded_span(doc.text, passage.start, passage.end)
         heading = term_credits(question, f"{_folded(doc.title)} {_folded(passage.section)} {passage_text}")
+        named = _named_case(question, doc)
         # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
         spans = document_sentences(doc.text)
         # The sentences overlapping the passage (spans are in order of start and of end alike).
@@ -434,7 +447,15 @@ def candidate_sentences(
             if (doc.doc_id, start) in found:
                 continue
             folded = _folded_span(doc.text, start, end)
+            line = _line_of(doc.text, start, end) if question.kind else ""
             credits = term_credits(question, folded)
+            credits |= {t: max(credits[t], c) for t, c in named.items()}
+            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label.
+            titled = ""
+            if question.kind_terms:
+                titled = _folded(f"{_label_of(line)} {passage.section.rsplit(' › ', 1)[-1]}")
+                said = term_credits(question, titled, question.kind_terms)
+                credits |= {t: max(credits[t], c) for t, c in said.items()}
             context = {t: max(c, heading[t]) for t, c in credits.items()}
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:
@@ -447,12 +468,23 @@ def candidate_sentences(
                 sentence_coverage=_weighted(question, credits),
                 context_coverage=_weighted(question, context),
                 cue_ok=cue_satisfied(question, sentence),
-                focus_ok=states_focus(question, folded),
-                kind_fit=_kind_fit(
-                    question, folded, _line_of(doc.text, start, end) if question.kind else "", passage.section
-                ),
+                focus_ok=states_focus(question, folded)
+                or (question.focus in question.kind_terms and holds(question.focus, titled)),
+                kind_fit=_kind_fit(question, folded, line, passage.section),
             )
     return sorted(found.values(), key=lambda e: e.score, reverse=True)
+
+
+def _named_case(question: Question, doc: Document) -> dict[str, float]:
+    """For a question on a case as a whole (朝阳区邻里节是怎么做的, …有什么成效) and the case its title
+    names: the title's credits, which every sentence of the case shares, as it need not name the case
+    again; the section of the asked kind then decides. Otherwise none: a question after one particular
+    (邻里节由谁牵头) must find it in the sentence."""
+    whole = question.kind is not None and not question.strict and question.focus in (None, *question.kind_terms)
+    if not whole or doc.kind != "case":
+        return {}
+    credits = term_credits(question, _folded(doc.title))
+    return credits if all(c == 1.0 for t, c in credits.items() if t not in question.kind_terms) else {}
 
 
 def _line_of(text: str, start: int, end: int) -> str:
@@ -469,14 +501,19 @@ def _kind_fit(question: Question, folded: str, line: str, section: str) -> float
     fit = 0.2 if any(p in folded for p in question.phrases) else 0.0
     if question.kind is None:
         return fit
-    match = _LABEL.match(line)
-    if match and (kind := _LABEL_KINDS.get(match.group(1))):
+    if kind := _LABEL_KINDS.get(_label_of(line)):
         return fit + (LABEL_FIT if kind == question.kind else -LABEL_FIT)
     if kind := _section_kind(section):
         fit += SECTION_FIT if kind == question.kind else -SECTION_FIT
     if kind := next((kind for kind, says in _SENTENCE_KINDS if says.search(folded)), None):
         fit += SENTENCE_FIT if kind == question.kind else -SENTENCE_FIT
     return fit
+
+
+def _label_of(line: str) -> str:
+    """The label a line opens with (对策 of 对策: …), or ''."""
+    match = _LABEL.match(line)
+    return match.group(1) if match else ""
 
 
 @lru_cache(maxsize=1024)

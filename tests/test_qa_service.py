@@ -63,6 +63,22 @@ def test_participation_question_is_answered_with_30_to_70_percent_cited(service)
 
 
 @pytest.mark.parametrize(
+    ("question", "case", "section", "said"),
+    [
+        ("朝阳区社区邻里节是怎么做的？", "chaoyang-shequ-linlijie", "做法", "邻里互助"),
+        ("朝阳区社区邻里节有什么成效？", "chaoyang-shequ-linlijie", "成效", "70%以上"),
+        ("金色中环党建联盟带来了什么效果？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng", "成效", "停车难"),
+    ],
+)
+def test_a_question_on_a_whole_case_is_answered_from_its_section_of_that_kind(service, question, case, section, said):
+    # The sentences under 做法 / 成效 do not name the case or say 做法, 成效: the title and heading do.
+    answer = service.ask(question)
+    assert not answer.abstained
+    assert answer.citations[0].doc_id == case and answer.citations[0].section == section
+    assert said in answer.answer
+
+
+@pytest.mark.parametrize(
     "question",
     ["朝阳区邻里节的经费预算是多少？", "金色中环联盟哪一年成立？", "功德银行积分能兑换汽车吗？", "今天天气怎么样？", "如何申请护照？"],
 )
