@@ -31,7 +31,7 @@ def _cmdline(process: psutil.Process) -> list[str]:
 
 
 def _sane_latency(summary: dict, n: int) -> None:
-    assert summary["n"] == n and summary["errors"] == 0
+    assert 0 < summary["n"] <= n and summary["errors"] == 0  # fewer when the time limit cut the load short
     assert 0 < summary["p50_ms"] <= summary["p95_ms"] <= summary["p99_ms"] < 60_000
     assert summary["qps"] > 0
 
@@ -53,6 +53,9 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
     assert "naive llama-index" in report and "bm25s only" in report and "| target (issue #8)" in report
     assert "1k synthetic corpus" in done.stdout  # the CLI prints the same report
     assert "Not measured" not in report  # every baseline ran
+    planned = {"search_c1": 20, "search_c8": 40, "ask_c1": 20, "ask_c8": 40}
+    cut = [k for s in results["systems"].values() for k, n in planned.items() if s[k]["n"] < n]
+    assert ("**Cut short**" in report) == bool(cut)
 
     assert set(results["systems"]) == {"jiceng", "naive", "bm25"}
     for name, system in results["systems"].items():
@@ -74,7 +77,7 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
     assert results["bare"]["passages"]["chunks"] == 200 and results["bare"]["passages"]["chunks_per_s"] > 0
     floor = results["bare"]["query"]
     # The floor is timed on the very questions of jiceng's /ask c=1 load, between its blocks of requests.
-    assert floor["n"] == ours["ask_c1"]["n"] == 20 and floor["block"] == 20
+    assert floor["n"] == 20 >= ours["ask_c1"]["n"] and floor["block"] == 20
     assert 0 < floor["p50_ms"] <= floor["p95_ms"] < 10_000
     assert "20 questions timed in blocks of 20 between blocks of jiceng's /ask c=1 requests" in report
     assert {"embed", "bm25", "dense", "answer", "total"} <= set(results["profile"]["stages_p50_ms"])

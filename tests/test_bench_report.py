@@ -24,7 +24,7 @@ def _results(jiceng_embedded: int, naive_embedded: int) -> dict[str, Any]:
     ours["ask_c1"] |= {"server_total_p50_ms": 16.0, "server_stages_p50_ms": {"embed": 13.0, "total": 16.0}}
     results = {
         "size": "1k", "corpus": {"chunks": 1000, "files": 70, "chars": 210_000},
-        "config": {"baselines": ["naive", "bm25"]},
+        "config": {"baselines": ["naive", "bm25"], "requests_c1": 20, "requests_c8": 20, "time_limit_s": 30.0},
         "machine": {"date": "2026-11-27T04:35:46+00:00", "cpus": 2, "loadavg_1min": {"start": 0.3, "end": 2.1}},
         "bare": {"query": {"n": 20, "p50_ms": 13.0, "p95_ms": 16.0, "block": 20},
                  "passages": {"chunks_per_s": 5.0, "chunks_per_cpu_s": 2.5, "batch": 2, "chunks": 200}},
@@ -68,3 +68,12 @@ def test_a_report_written_before_the_baselines_ran_names_them() -> None:
     report = markdown_report(partial)
     assert "had not reached them, when this was written): naive llama-index, bm25s only." in report
     assert "Not measured" not in markdown_report(_results(jiceng_embedded=998, naive_embedded=330))
+
+
+def test_a_measurement_cut_short_by_the_time_limit_is_named_with_its_count() -> None:
+    results = _results(jiceng_embedded=998, naive_embedded=330)
+    assert "Cut short" not in markdown_report(results)
+    results["systems"]["jiceng"]["ask_c8"]["n"] = 13  # a loaded machine: 13 answers within the limit
+    assert "**Cut short** by the 30 s limit per measurement (requests answered of those planned): " \
+           "jiceng /ask c=8 (13 of 20)." in markdown_report(results)
+

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from jiceng.bench.load import ask, drive, search
+from jiceng.bench.load import ask, drive, search, stop_signals_held, wait_or_kill
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
@@ -57,3 +60,23 @@ def test_concurrent_clients_get_no_errors(server_url, send):
     )
     assert result.errors == 0, result.statuses
     assert summary["n"] >= CLIENTS and httpx.get(f"{server_url}/healthz", timeout=30).status_code == 200
+
+
+def test_a_stop_signal_during_a_child_start_waits_until_the_child_can_be_stopped() -> None:
+    # SIGTERM (the bench's handler turns it into KeyboardInterrupt) arrives while the server starts.
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    started: list[subprocess.Popen] = []
+    try:
+        with pytest.raises(KeyboardInterrupt), stop_signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            started.append(subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"]))
+        assert len(started) == 1  # the handle was kept, so the child can be stopped
+        assert signal.getsignal(signal.SIGTERM) is interrupt
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        for child in started:
+            child.terminate()
+            wait_or_kill(child)

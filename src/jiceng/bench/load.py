@@ -6,13 +6,15 @@ The load generator is a thread pool of keep-alive ``httpx`` clients: latencies a
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def stop_signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and SIGTERM until the block has run, then act on them. Raised inside ``Popen``, or
+    before its result is stored, they leave a child running that nothing can stop: a bench stopped on
+    a loaded machine left its ``jiceng serve`` behind (2026-11-27). Only the main thread sees signals."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    before = {sig: handler for sig, handler in before.items() if handler is not None}  # None: set outside Python
+    for sig in before:
+        signal.signal(sig, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        if held:
+            signal.raise_signal(held[0])  # now to the handler it was meant for
 
 
 def wait_or_kill(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
@@ -56,7 +80,8 @@ class Server:
 
     def start(self, ready_path: str = "/healthz", timeout_s: float = 180.0) -> Server:
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log, stderr=log)
+        with stop_signals_held():
+            self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

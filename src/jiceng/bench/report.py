@@ -66,7 +66,13 @@ def markdown_report(results: dict[str, Any]) -> str:
             row(f"/{endpoint} c={c} QPS", lambda s, k=key: f"{s[k]['qps']:.1f}")
     row("repeated /ask p50, ms", lambda s: _ms(s["cached_repeat"]["p50_ms"]))
     row("non-200 responses", lambda s: str(sum(s[f"{e}_c{c}"]["errors"] for e in ("search", "ask") for c in (1, 8))))
-    if pending := [_NAMES[b] for b in results["config"]["baselines"] if b not in systems]:
+    config = results["config"]
+    wanted = {1: config["requests_c1"], 8: config["requests_c8"]}
+    if short := [f"{_NAMES[name]} /{e} c={c} ({s[f'{e}_c{c}']['n']} of {wanted[c]})" for name, s in systems.items()
+                 for e in ("search", "ask") for c in (1, 8) if s[f"{e}_c{c}"]["n"] < wanted[c]]:
+        lines += ["", f"**Cut short** by the {config['time_limit_s']:.0f} s limit per measurement (requests "
+                  f"answered of those planned): {', '.join(short)}."]
+    if pending := [_NAMES[b] for b in config["baselines"] if b not in systems]:
         lines += ["", f"**Not measured** (the run stopped, or had not reached them, when this was written): "
                   f"{', '.join(pending)}."]
 
