@@ -43,7 +43,8 @@ def stop_signals_held() -> Iterator[None]:
         return
     held: list[int] = []
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    before = {sig: handler for sig, handler in before.items() if handler is not None}  # None: set outside Python
+    # An ignored signal (nohup) stays ignored, for the child too; None: a handler set outside Python.
+    before = {sig: handler for sig, handler in before.items() if handler not in (None, signal.SIG_IGN)}
     for sig in before:
         signal.signal(sig, lambda signum, frame: held.append(signum))
     try:
