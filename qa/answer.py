@@ -449,18 +449,17 @@ def candidate_sentences(
             folded = _folded_span(doc.text, start, end)
             line = _line_of(doc.text, start, end) if question.kind else ""
             credits = term_credits(question, folded)
-            credits |= {t: max(credits[t], c) for t, c in named.items()}
+            credits = _best_of(credits, named)
             # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label.
             titled = ""
             if question.kind_terms:
                 titled = _folded(f"{_label_of(line)} {passage.section.rsplit(' › ', 1)[-1]}")
-                said = term_credits(question, titled, question.kind_terms)
-                credits |= {t: max(credits[t], c) for t, c in said.items()}
-            context = {t: max(c, heading[t]) for t, c in credits.items()}
+                credits = _best_of(credits, term_credits(question, titled, question.kind_terms))
+            context = _best_of(credits, heading)
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:
                 before = _folded_span(doc.text, max(0, start - CONTEXT_CHARS), start)
-                context |= {t: max(context[t], c) for t, c in term_credits(question, before, short).items()}
+                context = _best_of(context, term_credits(question, before, short))
             found[doc.doc_id, start] = Evidence(
                 span=Span(doc.doc_id, start, end, passage.section),
                 text=sentence,
@@ -473,6 +472,11 @@ def candidate_sentences(
                 kind_fit=_kind_fit(question, folded, line, passage.section),
             )
     return sorted(found.values(), key=lambda e: e.score, reverse=True)
+
+
+def _best_of(credits: Mapping[str, float], more: Mapping[str, float]) -> dict[str, float]:
+    """``credits`` with each term's credit raised to its credit in ``more`` where that is higher."""
+    return {t: max(c, more.get(t, 0.0)) for t, c in credits.items()}
 
 
 def _named_case(question: Question, doc: Document) -> dict[str, float]:

@@ -42,9 +42,12 @@ def stop_signals_held() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     # An ignored signal (nohup) stays ignored, for the child too; None: a handler set outside Python.
-    before = {sig: handler for sig, handler in before.items() if handler not in (None, signal.SIG_IGN)}
+    before = {
+        sig: handler
+        for sig in (signal.SIGINT, signal.SIGTERM)
+        if (handler := signal.getsignal(sig)) not in (None, signal.SIG_IGN)
+    }
     for sig in before:
         signal.signal(sig, lambda signum, frame: held.append(signum))
     try:
