@@ -89,8 +89,10 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # goes wrong, why), effects. The sources say which they offer in labelled lines (难题: … 对策: …) and
 # in section titles (背景 / 做法 / 成效 in every case; 主要难题, 对策建议 in the policies). A
 # question's kind is tried in this order: 如何解决…问题 asks for measures, …解决了哪些难题 for effects.
+# The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
+# without repeating the verb.
 _HOW = re.compile(
-    r"怎样|如何|怎么|办法|对策|措施|做法|"
+    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [
@@ -450,11 +452,15 @@ def candidate_sentences(
             line = _line_of(doc.text, start, end) if question.kind else ""
             credits = term_credits(question, folded)
             credits = _best_of(credits, named)
-            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label.
+            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
+            # the case a question names as a whole, the frame (怎么运作) by any title or label of its kind.
             titled = ""
             if question.kind_terms:
-                titled = _folded(f"{_label_of(line)} {passage.section.rsplit(' › ', 1)[-1]}")
-                credits = _best_of(credits, term_credits(question, titled, question.kind_terms))
+                label = _label_of(line)
+                titled = _folded(f"{label} {passage.section.rsplit(' › ', 1)[-1]}")
+                said = bool(named) and (_LABEL_KINDS.get(label) or _section_kind(passage.section)) == question.kind
+                frame = dict.fromkeys(question.kind_terms, 1.0) if said else term_credits(question, titled, question.kind_terms)
+                credits = _best_of(credits, frame)
             context = _best_of(credits, heading)
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:

