@@ -25,6 +25,7 @@ from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.settings import Settings
 from jiceng.text import (
+    is_noun,
     normalize_for_match,
     normalize_question,
     sentence_spans,
@@ -200,6 +201,9 @@ class Question:
     # Terms of the frame that asks for the kind (有哪些做法, 取得了什么成效): the sources say the kind in a
     # section title or a line label (## 成效, 对策:), not in the sentences under it.
     kind_terms: tuple[str, ...] = ()
+    # Nouns the corpus never uses that qualify what is asked about (南极 of 南极的网格): whatever the
+    # sources say of 网格, it is not about that one, so the question is abstained on.
+    qualifiers: tuple[str, ...] = ()
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -229,6 +233,7 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         cue=cue,
         need=need,
         kind_terms=_asking_frame(text, terms, asks),
+        qualifiers=_unknown_qualifiers(text, terms, stats),
     )
 
 
@@ -237,6 +242,16 @@ def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None)
     frames = [m.span() for m in asks.finditer(text)] if asks else []
     found = {t: text.find(t) for t in terms}
     return tuple(t for t, at in found.items() if any(a <= at and at + len(t) <= b for a, b in frames))
+
+
+def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tuple[str, ...]:
+    """Terms the corpus never uses, followed by 的 (上的, 里的), that are nouns: 南极 of 南极的网格, 火星 of
+    火星上的社区. Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
+    weigh less (``TermStats.idf``)."""
+    folded = text.lower()
+    return tuple(
+        t for t in terms if stats.df.get(t, 0) == 0 and re.search(re.escape(t) + "[上里中]?的", folded) and is_noun(t)
+    )
 
 
 def _analyse_foreign(text: str, stats: TermStats) -> Question:
@@ -547,6 +562,7 @@ def is_answered(question: Question, best: Evidence | None) -> bool:
     return (
         best is not None
         and bool(question.terms)
+        and not question.qualifiers
         and best.cue_ok
         and (best.focus_ok or not question.strict)
         and best.context_coverage >= MIN_CONTEXT_COVERAGE

@@ -33,6 +33,19 @@ def test_how_something_no_case_names_works_is_abstained_on(service):
     assert answer.abstained and answer.citations == []
 
 
+@pytest.mark.parametrize("question", ["南极的网格怎么运作？", "月球上的党建联盟有哪些做法？", "火星上的社区有什么成效？"])
+def test_a_thing_the_sources_never_name_is_abstained_on_though_the_rest_is_there(service, question):
+    # 网格, 党建联盟, 社区 and the frame are all in the sources; 南极, 月球, 火星 are in none.
+    answer = service.ask(question)
+    assert answer.abstained and answer.citations == []
+
+
+def test_an_unknown_word_that_names_no_thing_still_gets_an_answer(service):
+    # 身边 (beside one) is in no source either, but is no noun: the asker's own wording.
+    answer = service.ask("群众怎样上报身边的问题？")
+    assert not answer.abstained and "民呼我为" in answer.answer
+
+
 def test_questions_on_a_whole_case_are_answered_from_its_section(corpus_settings):
     items = load_eval_set(REPO / "evals" / "sets" / "overview.jsonl")
     [result] = run_eval(items, ["hybrid"], corpus_settings)

@@ -148,5 +148,19 @@ def words(text: str) -> list[str]:
     ]
 
 
+@lru_cache(maxsize=4096)
+def is_noun(word: str) -> bool:
+    """Whether jiceng's dictionary, or else jieba's, tags ``word`` as a noun: common (n), person (nr),
+    place (ns), organisation (nt) or other proper name (nz). Looked up in the files when asked (~40 ms,
+    then cached): jieba.posseg's tag table would keep ~100 MiB in every server process for rare questions."""
+    entry = re.compile(rf"^{re.escape(word)} \d+ ([a-z]+)\s*$".encode(), re.MULTILINE)
+    userdict = (resources.files("jiceng") / "data" / "userdict.txt").read_bytes()
+    with _jieba().get_dict_file() as main:
+        for dictionary in (userdict, main.read()):
+            if match := entry.search(dictionary):
+                return match.group(1).decode() in ("n", "nr", "ns", "nt", "nz")
+    return False
+
+
 def _is_punct(token: str) -> bool:
     return all(unicodedata.category(ch)[0] in "PSZ" for ch in token)
