@@ -77,3 +77,9 @@ def test_a_measurement_cut_short_by_the_time_limit_is_named_with_its_count() -> 
     assert "**Cut short** by the 30 s limit per measurement (requests answered of those planned): " \
            "jiceng /ask c=8 (13 of 20)." in markdown_report(results)
 
+
+def test_a_setting_changed_through_the_environment_is_named_in_the_report() -> None:
+    results = _results(jiceng_embedded=998, naive_embedded=330)
+    assert "Settings from the environment" not in markdown_report(results)
+    results["env_settings"] = {"JICENG_RETRIEVAL_MEMORY_INDEX_MAX": "0"}  # one arm of an A/B
+    assert "Settings from the environment: `JICENG_RETRIEVAL_MEMORY_INDEX_MAX=0`." in markdown_report(results)

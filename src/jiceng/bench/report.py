@@ -9,6 +9,8 @@ from jiceng.bench.synthetic import BUNDLED
 
 MIB = 1024**2
 _NAMES = {"jiceng": "jiceng", "naive": "naive llama-index", "bm25": "bm25s only"}
+# The four loads each system is measured under, as (endpoint, concurrency); results key "{endpoint}_c{c}".
+LOADS = tuple((endpoint, c) for endpoint in ("search", "ask") for c in (1, 8))
 
 
 def _ms(value: float) -> str:
@@ -46,6 +48,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         "| | " + " | ".join(_NAMES[s] for s in systems) + " |",
         "|---|" + "---:|" * len(systems),
     ]
+    if env_settings := results.get("env_settings"):  # absent in results from before it was recorded
+        lines[1:1] = ["", "Settings from the environment: " + ", ".join(f"`{k}={v}`" for k, v in env_settings.items()) + "."]
 
     def row(label: str, cell) -> None:
         lines.append(f"| {label} | " + " | ".join(cell(s) for s in systems.values()) + " |")
@@ -58,18 +62,17 @@ def markdown_report(results: dict[str, Any]) -> str:
     row("index on disk, MiB", lambda s: f"{s['index_bytes'] / MIB:.1f}")
     row("peak RSS ingest / server, MiB",
         lambda s: f"{s['ingest']['peak_rss'] / MIB:.0f} / {s['server_peak_rss'] / MIB:.0f}")
-    for endpoint in ("search", "ask"):
-        for c in (1, 8):
-            key = f"{endpoint}_c{c}"
-            row(f"/{endpoint} c={c} p50 / p95 / p99, ms",
-                lambda s, k=key: " / ".join(_ms(s[k][p]) for p in ("p50_ms", "p95_ms", "p99_ms")))
-            row(f"/{endpoint} c={c} QPS", lambda s, k=key: f"{s[k]['qps']:.1f}")
+    for endpoint, c in LOADS:
+        key = f"{endpoint}_c{c}"
+        row(f"/{endpoint} c={c} p50 / p95 / p99, ms",
+            lambda s, k=key: " / ".join(_ms(s[k][p]) for p in ("p50_ms", "p95_ms", "p99_ms")))
+        row(f"/{endpoint} c={c} QPS", lambda s, k=key: f"{s[k]['qps']:.1f}")
     row("repeated /ask p50, ms", lambda s: _ms(s["cached_repeat"]["p50_ms"]))
-    row("non-200 responses", lambda s: str(sum(s[f"{e}_c{c}"]["errors"] for e in ("search", "ask") for c in (1, 8))))
+    row("non-200 responses", lambda s: str(sum(s[f"{e}_c{c}"]["errors"] for e, c in LOADS)))
     config = results["config"]
     wanted = {1: config["requests_c1"], 8: config["requests_c8"]}
     if short := [f"{_NAMES[name]} /{e} c={c} ({s[f'{e}_c{c}']['n']} of {wanted[c]})" for name, s in systems.items()
-                 for e in ("search", "ask") for c in (1, 8) if s[f"{e}_c{c}"]["n"] < wanted[c]]:
+                 for e, c in LOADS if s[f"{e}_c{c}"]["n"] < wanted[c]]:
         lines += ["", f"**Cut short** by the {config['time_limit_s']:.0f} s limit per measurement (requests "
                   f"answered of those planned): {', '.join(short)}."]
     if pending := [_NAMES[b] for b in config["baselines"] if b not in systems]:
@@ -108,7 +111,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
     import numpy as np
 
     systems = results["systems"]
-    keys = ["search_c1", "search_c8", "ask_c1", "ask_c8"]
+    keys = [f"{e}_c{c}" for e, c in LOADS]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [3, 1]})
     width = 0.8 / len(systems)
     x = np.arange(len(keys))
@@ -118,7 +121,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
         bars = ax.bar(x + i * width, p50, width, label=f"{_NAMES[name]} p50")
         ax.scatter(x + i * width, p95, marker="_", s=200, color=bars.patches[0].get_facecolor(), zorder=3)
     ax.axhline(results["bare"]["query"]["p50_ms"], ls="--", color="grey", label="bare query embedding p50")
-    ax.set_xticks(x + width * (len(systems) - 1) / 2, ["/search c=1", "/search c=8", "/ask c=1", "/ask c=8"])
+    ax.set_xticks(x + width * (len(systems) - 1) / 2, [f"/{e} c={c}" for e, c in LOADS])
     ax.set_yscale("log")
     ax.set_ylabel("latency over HTTP, ms (bar p50, tick p95)")
     ax.set_title(f"{results['size']} chunks, {results['machine']['cpus']} CPUs")

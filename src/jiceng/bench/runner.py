@@ -195,15 +195,17 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     n_load = 2 * (config.requests_c1 + config.requests_c8) + 2
     questions = synthetic.questions(n_load + config.profile_questions + 100, seed=config.seed)
     load_questions, profile_questions = questions[:n_load], questions[n_load : n_load + config.profile_questions]
+    env = {"JICENG_DATA_DIR": str(data_dir), "JICENG_ANSWER_MODE": "extractive"}
     results: dict[str, Any] = {
         "size": label, "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
                     "date": datetime.now(UTC).isoformat(timespec="seconds"),
                     # Other work on the same cores shifts every wall-clock figure: keep the evidence.
                     "loadavg_1min": {"start": os.getloadavg()[0]}},
+        # Settings the caller changed through the environment (an A/B such as JICENG_RETRIEVAL_MEMORY_INDEX_MAX=0).
+        "env_settings": {k: v for k, v in sorted(os.environ.items()) if k.startswith("JICENG_") and k not in env},
         "corpus": manifest, "systems": {},
     }
-    env = {"JICENG_DATA_DIR": str(data_dir), "JICENG_ANSWER_MODE": "extractive"}
 
     console.print("[bold]jiceng ingest[/] (首次 / first)")
     _fresh_data_dir(data_dir, keep_cache=config.reuse_embeddings)
