@@ -245,7 +245,7 @@ def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None)
 
 
 def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tuple[str, ...]:
-    """Terms the corpus never uses, followed by 的 (上的, 里的), that are nouns: 南极 of 南极的网格, 火星 of
+    """Terms the corpus never uses, followed by 的 (上的, 里的, 中的), that are nouns: 南极 of 南极的网格, 火星 of
     火星上的社区. Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
     weigh less (``TermStats.idf``)."""
     folded = text.lower()

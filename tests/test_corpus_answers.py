@@ -1,5 +1,5 @@
-"""Questions a cadre asks about a whole case, answered on the index of the whole bundled corpus: which
-word counts for how much depends on every document, so these show only on all of it."""
+"""Answers on the index of the whole bundled corpus: questions on a whole case, and on things the sources
+never name. Which word counts for how much depends on every document, so these show only on all of it."""
 
 from __future__ import annotations
 
