@@ -114,7 +114,8 @@ def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) 
     tree, servers = psutil.Process(bench.pid), []
     try:
         deadline = time.monotonic() + 600
-        while not (servers := [p for p in tree.children(recursive=True) if "serve" in p.cmdline()]):
+        # _cmdline: a worker job that just ended is a zombie until the bench reaps it (CI, 2026-11-27).
+        while not (servers := [p for p in tree.children(recursive=True) if "serve" in _cmdline(p)]):
             assert bench.poll() is None and time.monotonic() < deadline, "the bench never started its server"
             time.sleep(0.5)
         bench.send_signal(signal.SIGTERM)
