@@ -154,12 +154,11 @@ def is_noun(word: str) -> bool:
     place (ns), organisation (nt) or other proper name (nz). Looked up in the files when asked (~40 ms,
     then cached): jieba.posseg's tag table would keep ~100 MiB in every server process for rare questions."""
     entry = re.compile(rf"^{re.escape(word)} \d+ ([a-z]+)\s*$".encode(), re.MULTILINE)
-    userdict = (resources.files("jiceng") / "data" / "userdict.txt").read_bytes()
-    with _jieba().get_dict_file() as main:
-        for dictionary in (userdict, main.read()):
-            if match := entry.search(dictionary):
-                return match.group(1).decode() in ("n", "nr", "ns", "nt", "nz")
-    return False
+    match = entry.search((resources.files("jiceng") / "data" / "userdict.txt").read_bytes())
+    if match is None:  # jieba's own 5 MB dictionary only for words jiceng's does not list
+        with _jieba().get_dict_file() as main:
+            match = entry.search(main.read())
+    return match is not None and match.group(1).decode() in ("n", "nr", "ns", "nt", "nz")
 
 
 def _is_punct(token: str) -> bool:
