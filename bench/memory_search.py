@@ -81,14 +81,14 @@ def recall(data_dir: str, n_questions: int = 300) -> str:
     """Recall@K of the in-memory index and of a Chroma query against the exact scan, on a real index."""
     os.environ["JICENG_DATA_DIR"] = data_dir
     from jiceng.bench.synthetic import questions
-    from jiceng.ingest.store import _unit_rows, open_current
+    from jiceng.ingest.store import _stored_rows, open_current
     from jiceng.settings import get_settings
 
     settings = get_settings()
     snapshot = open_current(
         settings.model_copy(update={"retrieval": settings.retrieval.model_copy(update={"memory_index_max": 0})})
     )
-    vectors = _unit_rows(snapshot._collection, snapshot.chunks)
+    vectors = unit(_stored_rows(snapshot._collection, snapshot.chunks))
     began = time.perf_counter()
     index = _build_memory_index(vectors, EF_SEARCH)
     build_s = time.perf_counter() - began

@@ -158,7 +158,8 @@ def _build(
     embed_task = bar.add_task("向量化 / embedding", total=len(texts)) if bar else None
     vectors = embedder.embed_passages(texts, on_progress=(lambda n: bar.advance(embed_task, n)) if bar else None)
     embedded = embedder.computed - before
-    write_task = bar.add_task("写入索引 / indexing", total=2 * len(all_chunks)) if bar else None
+    passes = 3 if store.uses_memory_index(settings, len(all_chunks)) else 2  # see build_generation
+    write_task = bar.add_task("写入索引 / indexing", total=passes * len(all_chunks)) if bar else None
     generation = store.build_generation(
         settings,
         ordered_docs,
