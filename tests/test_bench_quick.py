@@ -62,6 +62,7 @@ def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: P
         assert system["chunks"] > 300, name
         assert system["ingest"]["seconds"] > 0 and system["ingest"]["peak_rss"] > 50 * 2**20
         assert system["index_bytes"] > 0 and system["server_peak_rss"] > 50 * 2**20
+        assert 0 < system["server_ready_s"] < 180
         for key, n in planned.items():
             _sane_latency(system[key], n)
         assert system["cached_repeat"]["n"] == 20

@@ -77,6 +77,7 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
     proc: subprocess.Popen | None = None
+    ready_s: float | None = None  # from launch until ``ready_path`` answered 200 (jiceng: index loaded)
 
     @property
     def url(self) -> str:
@@ -86,7 +87,8 @@ class Server:
         log = open(self.log_path, "wb") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         with stop_signals_held():
             self.proc = subprocess.Popen(self.argv, env={**os.environ, **self.env}, stdout=log, stderr=log)
-        deadline = time.monotonic() + timeout_s
+        launched = time.monotonic()
+        deadline = launched + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise BackendUnavailableError(
@@ -95,6 +97,7 @@ class Server:
                 )
             try:
                 if httpx.get(self.url + ready_path, timeout=2).status_code == 200:
+                    self.ready_s = time.monotonic() - launched
                     return self
             except httpx.TransportError:
                 pass

@@ -60,6 +60,8 @@ def markdown_report(results: dict[str, Any]) -> str:
         lambda s: f"{s['ingest']['chunks_per_s']:.1f} ({s['ingest']['chunks_per_cpu_s']:.1f})")
     row("unchanged re-ingest, s", lambda s: f"{s['reingest']['seconds']:.2f}" if "reingest" in s else "full rebuild")
     row("index on disk, MiB", lambda s: f"{s['index_bytes'] / MIB:.1f}")
+    row("server start until ready (index loaded), s",
+        lambda s: f"{s['server_ready_s']:.1f}" if s.get("server_ready_s") is not None else "—")
     row("peak RSS ingest / server, MiB",
         lambda s: f"{s['ingest']['peak_rss'] / MIB:.0f} / {s['server_peak_rss'] / MIB:.0f}")
     for endpoint, c in LOADS:

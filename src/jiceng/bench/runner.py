@@ -159,6 +159,7 @@ def _warm_and_measure(
     repeat = drive(server.url, ENDPOINTS["ask"], [questions[-1]] * 21, 1, 30.0)
     results["cached_repeat"] = _summary(repeat.latencies_ms[1:])
     results["server_peak_rss"] = server.peak_rss()
+    results["server_ready_s"] = server.ready_s
     return results
 
 
