@@ -175,6 +175,11 @@ class IndexSnapshot:
     _index_of: dict[str, int] = field(repr=False, default_factory=dict)
     _memory_index: Any = field(repr=False, default=None)  # faiss HNSW over the vectors, row i = chunk i
 
+    @property
+    def dense_in_memory(self) -> bool:
+        """Whether ``dense_search`` uses the in-memory HNSW graph (else a Chroma query per search)."""
+        return self._memory_index is not None
+
     def bm25_search(self, query: str, k: int) -> list[tuple[int, float]]:
         """Chunk indexes and BM25 scores for a raw query (tokenised like the index: jieba, simplified)."""
         tokens = tokenize(query)

@@ -97,8 +97,13 @@ class QAService:
         with self._lock:
             generation = current_generation(self.settings)
             if self._loaded is None or self._loaded.snapshot.generation != generation:
+                began = time.perf_counter()
                 fresh = Loaded.of(open_current(self.settings), self.settings)
-                log.info("loaded index generation %s", fresh.snapshot.generation)
+                log.info(
+                    "loaded index generation %s (%d chunks; dense search %s) in %.2f s",
+                    fresh.snapshot.generation, len(fresh.snapshot.chunks),
+                    "in memory" if fresh.snapshot.dense_in_memory else "by Chroma", time.perf_counter() - began,
+                )
                 self._loaded = fresh
             return self._loaded
 

@@ -171,7 +171,7 @@ def test_dense_search_in_memory_finds_what_a_chroma_query_finds(settings, servic
     """A small index is searched in an in-memory HNSW index of its vectors; the passages are Chroma's own."""
     in_memory = service.current().snapshot
     queried = open_current(asking_chroma(settings))
-    assert in_memory._memory_index is not None and queried._memory_index is None
+    assert in_memory.dense_in_memory and not queried.dense_in_memory
     questions = ["居民参与率提高了多少", "积分可以兑换什么", "楼宇员工停车难", "党组织资源保障不足", "邻里节经费"]
     for vector in in_memory.embedder.embed_queries(questions):
         by_memory, by_chroma = in_memory.dense_search(vector, 10), queried.dense_search(vector, 10)

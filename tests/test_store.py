@@ -329,7 +329,7 @@ def test_a_reader_loads_the_graph_the_ingest_saved_and_rebuilds_one_it_cannot_re
     assert "unreadable" in caplog.text
     saved.unlink()  # an index from before the graph was saved with it
     for snapshot in (rebuilt, open_current(settings)):
-        assert snapshot._memory_index is not None
+        assert snapshot.dense_in_memory
         found = snapshot.dense_search(query, 3)
         assert [i for i, _ in found] == [i for i, _ in expected]
         assert [s for _, s in found] == pytest.approx([s for _, s in expected], abs=1e-5)
@@ -339,4 +339,4 @@ def test_no_graph_is_saved_for_an_index_chroma_searches(settings: Settings, tmp_
     report = ingest_paths([_folder(tmp_path / "docs", {"a.txt": "网格员每天巡查社区。"})], asking_chroma(settings),
                           progress=False)
     assert not (settings.data_dir / "generations" / report.generation / store.MEMORY_INDEX_FILE).exists()
-    assert open_current(asking_chroma(settings))._memory_index is None
+    assert not open_current(asking_chroma(settings)).dense_in_memory
