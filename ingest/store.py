@@ -329,8 +329,8 @@ def uses_memory_index(settings: Settings, n_chunks: int) -> bool:
 def _open_memory_index(settings: Settings, folder: Path, collection: Any, chunks: list[Chunk]) -> Any:
     """The generation's HNSW graph, read from the file its ingest wrote (0.03 s for 20k vectors; building it
     took each server process 2.4 s at the 20k benchmark index and ~70 s at 100k random vectors), or
-    ``None`` when Chroma answers. Without a usable file (a generation from before the graph was saved, or from an ingest
-    with a lower ``memory_index_max``) the graph is built here from the vectors stored in Chroma."""
+    ``None`` when Chroma answers. Without a usable file (a generation from before the graph was saved, an
+    ingest with a lower ``memory_index_max``, a damaged file) the graph is built from Chroma's vectors."""
     if not uses_memory_index(settings, len(chunks)):
         return None
     saved = folder / MEMORY_INDEX_FILE
@@ -338,7 +338,8 @@ def _open_memory_index(settings: Settings, folder: Path, collection: Any, chunks
         try:
             index = _faiss().read_index(str(saved))
         except RuntimeError as exc:  # faiss reports a truncated or foreign file this way
-            log.warning("%s is unreadable (%s); building the in-memory index from Chroma's vectors", saved, exc)
+            log.warning("%s is unreadable (%s); building the in-memory index from Chroma's vectors",
+                        saved, exc)
         else:
             if index.ntotal == len(chunks):
                 index.hnsw.efSearch = settings.retrieval.ef_search
