@@ -473,11 +473,7 @@ def build_generation(
     _write_jsonl(folder / "chunks.jsonl", chunks)
     _write_term_df(settings, folder, chunks)
     by_id = {d.doc_id: d for d in documents}
-    tokenized = cached_token_ids(settings, [index_text(by_id[c.doc_id], c) for c in chunks], on_progress)
-    if tokenized.vocab:  # bm25s cannot index a corpus without a single token (all stopwords): dense only
-        bm25 = bm25s.BM25()
-        bm25.index(tokenized, show_progress=False)
-        bm25.save(str(folder / "bm25"))
+    _write_bm25(folder, cached_token_ids(settings, [index_text(by_id[c.doc_id], c) for c in chunks], on_progress))
     client = chroma_client(settings)
     with _chroma_errors(settings):
         collection = client.create_collection(
@@ -516,6 +512,15 @@ def build_generation(
     (folder / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     _switch_to(settings, generation)
     return generation
+
+
+def _write_bm25(folder: Path, tokenized: Tokenized) -> None:
+    """Index and save BM25. A function of its own so that the token ids and the index are freed before the
+    vectors go to Chroma and into the graph: at 100k chunks they are a few hundred MiB of the ingest's peak."""
+    if tokenized.vocab:  # bm25s cannot index a corpus without a single token (all stopwords): dense only
+        bm25 = bm25s.BM25()
+        bm25.index(tokenized, show_progress=False)
+        bm25.save(str(folder / "bm25"))
 
 
 def _write_term_df(settings: Settings, folder: Path, chunks: list[Chunk]) -> None:
