@@ -64,7 +64,8 @@ def ingest_paths(
     Unchanged documents (same content hash, same chunking and model) reuse their chunks and cached
     vectors. Documents from earlier ingests that are not seen now are kept, unless ``prune``: then the
     index holds exactly the documents loaded now (plus old versions of files that failed to load now).
-    When nothing changed, no new generation is built.
+    When nothing changed, no new generation is built, unless the current one lacks the in-memory graph
+    the settings call for (``store.lacks_saved_graph``).
     """
     began = time.perf_counter()
     report = IngestReport()
@@ -102,7 +103,8 @@ def ingest_paths(
             documents[doc_id] = old
             chunks[doc_id] = old_chunks.get(doc_id, []) if reusable else chunk_document(old, settings)
 
-        if previous is not None and reusable and not (report.added or report.replaced or report.removed):
+        unchanged_index = not (report.added or report.replaced or report.removed)
+        if previous is not None and reusable and unchanged_index and not store.lacks_saved_graph(settings, previous):
             report.generation = previous.generation
         else:
             report.generation, report.embedded = _build(settings, documents, chunks, bar)

@@ -326,6 +326,14 @@ def uses_memory_index(settings: Settings, n_chunks: int) -> bool:
     return 0 < n_chunks <= settings.retrieval.memory_index_max
 
 
+def lacks_saved_graph(settings: Settings, records: GenerationRecords) -> bool:
+    """Whether a generation that should be searched in memory has no saved graph: written before the graph
+    was saved with it, or with a lower ``memory_index_max``. Each server would build the graph when it
+    opens the generation, so the next ingest writes a new generation even if nothing else changed."""
+    folder = _generations_dir(settings) / records.generation
+    return uses_memory_index(settings, len(records.chunks)) and not (folder / MEMORY_INDEX_FILE).is_file()
+
+
 def _open_memory_index(settings: Settings, folder: Path, collection: Any, chunks: list[Chunk]) -> Any:
     """The generation's HNSW graph, read from the file its ingest wrote (0.03 s for 20k vectors; building it
     took each server process 2.4 s at the 20k benchmark index and ~70 s at 100k random vectors), or
