@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
@@ -18,6 +19,8 @@ from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.loaders import load_document
 from jiceng.settings import Settings
 from jiceng.types import Chunk, Document
+
+log = logging.getLogger(__name__)
 
 
 class IngestReport(BaseModel):
@@ -103,8 +106,12 @@ def ingest_paths(
             documents[doc_id] = old
             chunks[doc_id] = old_chunks.get(doc_id, []) if reusable else chunk_document(old, settings)
 
-        unchanged_index = not (report.added or report.replaced or report.removed)
-        if previous is not None and reusable and unchanged_index and not store.lacks_saved_graph(settings, previous):
+        keep = previous is not None and reusable and not (report.added or report.replaced or report.removed)
+        if keep and store.lacks_saved_graph(settings, previous):
+            log.info("nothing changed, but index generation %s has no saved in-memory graph: writing a new "
+                     "generation with one", previous.generation)
+            keep = False
+        if keep:
             report.generation = previous.generation
         else:
             report.generation, report.embedded = _build(settings, documents, chunks, bar)

@@ -342,12 +342,16 @@ def test_no_graph_is_saved_for_an_index_chroma_searches(settings: Settings, tmp_
     assert not open_current(asking_chroma(settings)).dense_in_memory
 
 
-def test_the_next_ingest_gives_an_index_saved_without_its_graph_one(settings: Settings, tmp_path: Path) -> None:
+def test_the_next_ingest_gives_an_index_saved_without_its_graph_one(
+    settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """An index from before the graph was saved with it is rebuilt once, from cached vectors, and then kept."""
     folder = _folder(tmp_path / "docs", {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。"})
     first = ingest_paths([folder], settings, progress=False).generation
     (settings.data_dir / "generations" / first / store.MEMORY_INDEX_FILE).unlink()
-    again = ingest_paths([folder], settings, progress=False)
+    with caplog.at_level("INFO", logger="jiceng.ingest.pipeline"):
+        again = ingest_paths([folder], settings, progress=False)
+    assert f"index generation {first} has no saved in-memory graph" in caplog.text
     assert again.generation != first and (again.unchanged, again.embedded) == (2, 0)
     assert (settings.data_dir / "generations" / again.generation / store.MEMORY_INDEX_FILE).is_file()
     assert ingest_paths([folder], settings, progress=False).generation == again.generation
