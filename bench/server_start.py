@@ -12,7 +12,6 @@ peak RSS includes a search.
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import tempfile
@@ -21,7 +20,8 @@ from pathlib import Path
 import httpx
 
 from jiceng.bench.load import Server, free_port
-from jiceng.ingest.store import MEMORY_INDEX_FILE
+from jiceng.ingest.store import MEMORY_INDEX_FILE, _generations_dir, current_generation
+from jiceng.settings import Settings
 
 ARMS = {"saved graph": {}, "built at open": {}, "Chroma answers": {"JICENG_RETRIEVAL_MEMORY_INDEX_MAX": "0"}}
 
@@ -38,8 +38,8 @@ def start_once(data_dir: Path, env: dict[str, str], log: Path) -> tuple[float, f
 
 
 def main(data_dir: Path, rounds: int) -> None:
-    generation = json.loads((data_dir / "current.json").read_text(encoding="utf-8"))["generation"]
-    saved = data_dir / "generations" / generation / MEMORY_INDEX_FILE
+    settings = Settings(data_dir=data_dir)
+    saved = _generations_dir(settings) / str(current_generation(settings)) / MEMORY_INDEX_FILE
     if not saved.is_file():
         raise SystemExit(f"{saved} does not exist: ingest this index again with the current jiceng")
     aside = saved.with_name(saved.name + ".aside")

@@ -244,6 +244,14 @@ def _faiss() -> Any:
     return faiss
 
 
+def _vectors_missing() -> IndexMissingError:
+    return IndexMissingError(
+        "索引的向量不完整，请重新运行 jiceng ingest。",
+        "Vectors are missing from the index; run `jiceng ingest` again.",
+        code="index_incomplete",
+    )
+
+
 def _stored_rows(collection: Any, chunks: list[Chunk]) -> np.ndarray:
     """The collection's vectors as a matrix whose row i is chunk i's; read in batches of ids (one response
     per batch from a ``chroma run`` server)."""
@@ -253,11 +261,7 @@ def _stored_rows(collection: Any, chunks: list[Chunk]) -> np.ndarray:
         stored = collection.get(ids=ids, include=["embeddings"])
         by_id = dict(zip(stored["ids"], stored["embeddings"]))
         if len(by_id) != len(ids):
-            raise IndexMissingError(
-                "索引的向量不完整，请重新运行 jiceng ingest。",
-                "Vectors are missing from the index; run `jiceng ingest` again.",
-                code="index_incomplete",
-            )
+            raise _vectors_missing()
         rows.append(np.asarray([by_id[i] for i in ids], dtype=np.float32))
     return np.concatenate(rows)
 
@@ -301,11 +305,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
     with _chroma_errors(settings):
         collection = chroma_client(settings).get_collection(COLLECTION_PREFIX + generation)
         if collection.count() != len(records.chunks):
-            raise IndexMissingError(
-                "索引的向量不完整，请重新运行 jiceng ingest。",
-                "Vectors are missing from the index; run `jiceng ingest` again.",
-                code="index_incomplete",
-            )
+            raise _vectors_missing()
     return IndexSnapshot(
         generation=generation,
         documents=records.documents,
