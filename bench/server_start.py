@@ -39,7 +39,10 @@ def start_once(data_dir: Path, env: dict[str, str], log: Path) -> tuple[float, f
 
 def main(data_dir: Path, rounds: int) -> None:
     settings = Settings(data_dir=data_dir)
-    saved = _generations_dir(settings) / str(current_generation(settings)) / MEMORY_INDEX_FILE
+    generation = current_generation(settings)
+    if generation is None:
+        raise SystemExit(f"{data_dir} holds no index: run jiceng ingest (or jiceng bench) on it first")
+    saved = _generations_dir(settings) / generation / MEMORY_INDEX_FILE
     if not saved.is_file():
         raise SystemExit(f"{saved} does not exist: ingest this index again with the current jiceng")
     aside = saved.with_name(saved.name + ".aside")
