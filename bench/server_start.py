@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 
 from jiceng.bench.load import Server, free_port
-from jiceng.ingest.store import MEMORY_INDEX_FILE, _generations_dir, current_generation
+from jiceng.ingest.store import MEMORY_INDEX_FILE, current_generation, generation_folder
 from jiceng.settings import Settings
 
 ARMS = {"saved graph": {}, "built at open": {}, "Chroma answers": {"JICENG_RETRIEVAL_MEMORY_INDEX_MAX": "0"}}
@@ -42,7 +42,7 @@ def main(data_dir: Path, rounds: int) -> None:
     generation = current_generation(settings)
     if generation is None:
         raise SystemExit(f"{data_dir} holds no index: run jiceng ingest (or jiceng bench) on it first")
-    saved = _generations_dir(settings) / generation / MEMORY_INDEX_FILE
+    saved = generation_folder(settings, generation) / MEMORY_INDEX_FILE
     if not saved.is_file():
         raise SystemExit(f"{saved} does not exist: ingest this index again with the current jiceng")
     aside = saved.with_name(saved.name + ".aside")

@@ -57,6 +57,11 @@ def _generations_dir(settings: Settings) -> Path:
     return settings.data_dir / "generations"
 
 
+def generation_folder(settings: Settings, generation: str) -> Path:
+    """The folder holding one generation's records, BM25 index and saved HNSW graph."""
+    return _generations_dir(settings) / generation
+
+
 def _read_pointer(settings: Settings) -> dict[str, str | None]:
     try:
         return json.loads((settings.data_dir / POINTER_FILE).read_text(encoding="utf-8"))
@@ -147,7 +152,7 @@ class GenerationRecords:
 
 
 def read_generation(settings: Settings, generation: str) -> GenerationRecords:
-    folder = _generations_dir(settings) / generation
+    folder = generation_folder(settings, generation)
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     documents = {d.doc_id: d for d in _read_jsonl(folder / "documents.jsonl", Document)}
     return GenerationRecords(generation, manifest, documents, _read_jsonl(folder / "chunks.jsonl", Chunk))
@@ -298,7 +303,7 @@ def _open_generation(settings: Settings, generation: str) -> IndexSnapshot:
             f"{embedder.model_id}; run `jiceng ingest` again.",
             code="embedding_model_mismatch",
         )
-    folder = _generations_dir(settings) / generation
+    folder = generation_folder(settings, generation)
     bm25 = bm25s.BM25.load(str(folder / "bm25")) if (folder / "bm25").exists() else None
     term_df_file = folder / TERM_DF_FILE
     term_df = json.loads(term_df_file.read_text(encoding="utf-8")) if term_df_file.exists() else None
@@ -330,7 +335,7 @@ def lacks_saved_graph(settings: Settings, records: GenerationRecords) -> bool:
     """Whether a generation that should be searched in memory has no saved graph: written before the graph
     was saved with it, or with a lower ``memory_index_max``. Each server would build the graph when it
     opens the generation, so the next ingest writes a new generation even if nothing else changed."""
-    folder = _generations_dir(settings) / records.generation
+    folder = generation_folder(settings, records.generation)
     return uses_memory_index(settings, len(records.chunks)) and not (folder / MEMORY_INDEX_FILE).is_file()
 
 
@@ -458,7 +463,7 @@ def remove_stale_generations(settings: Settings) -> None:
         for name in stale:
             if COLLECTION_PREFIX + name in existing:
                 client.delete_collection(COLLECTION_PREFIX + name)
-            shutil.rmtree(_generations_dir(settings) / name, ignore_errors=True)
+            shutil.rmtree(generation_folder(settings, name), ignore_errors=True)
 
 
 def build_generation(
@@ -475,7 +480,7 @@ def build_generation(
     ``uses_memory_index``, once added to the HNSW graph saved for in-memory search.
     """
     generation = _new_generation_id(settings)
-    folder = _generations_dir(settings) / generation
+    folder = generation_folder(settings, generation)
     folder.mkdir(parents=True)
     _write_jsonl(folder / "documents.jsonl", documents)
     _write_jsonl(folder / "chunks.jsonl", chunks)
