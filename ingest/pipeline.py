@@ -5,18 +5,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 from pydantic import BaseModel, Field
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from jiceng.errors import InputError, NotFoundError
 from jiceng.ingest import store
 from jiceng.ingest.chunking import chunk_document, index_text
 from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.loaders import load_document
+from jiceng.progress import ProgressBar, progress_display
 from jiceng.settings import Settings
 from jiceng.types import Chunk, Document
 
@@ -51,14 +50,6 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
             yield path
 
 
-def _progress(enabled: bool) -> Progress | nullcontext:
-    if not enabled:
-        return nullcontext()
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-    )
-
-
 def ingest_paths(
     paths: Iterable[Path | str], settings: Settings, *, prune: bool = False, progress: bool = True
 ) -> IngestReport:
@@ -68,7 +59,8 @@ def ingest_paths(
     vectors. Documents from earlier ingests that are not seen now are kept, unless ``prune``: then the
     index holds exactly the documents loaded now (plus old versions of files that failed to load now).
     When nothing changed, no new generation is built, unless the current one lacks the in-memory graph
-    the settings call for (``store.lacks_saved_graph``).
+    the settings call for (``store.lacks_saved_graph``). With ``progress``, each stage reports to stderr
+    (``jiceng.progress``: a live bar on a terminal, plain lines in a log).
     """
     began = time.perf_counter()
     report = IngestReport()
@@ -76,7 +68,7 @@ def ingest_paths(
     for path in paths:
         if not path.exists():
             raise InputError(f"路径不存在：{path}", f"No such file or folder: {path}", code="path_missing")
-    with store.ingest_lock(settings), _progress(progress) as bar:
+    with store.ingest_lock(settings), progress_display(progress) as bar:
         store.remove_stale_generations(settings)
         previous = store.read_current(settings)
         # Old chunks are reusable only if they were cut and embedded the way this run would.
@@ -129,7 +121,7 @@ def _by_doc(chunks: Iterable[Chunk]) -> dict[str, list[Chunk]]:
 
 
 def _load_files(
-    files: list[Path], settings: Settings, report: IngestReport, bar: Progress | None
+    files: list[Path], settings: Settings, report: IngestReport, bar: ProgressBar | None
 ) -> tuple[dict[str, Document], set[str]]:
     """Load every file; failures go into ``report`` with their reason. Returns (documents by id, failed paths)."""
     report.files = len(files)
@@ -156,7 +148,7 @@ def _load_files(
 
 
 def _build(
-    settings: Settings, documents: dict[str, Document], chunks: dict[str, list[Chunk]], bar: Progress | None
+    settings: Settings, documents: dict[str, Document], chunks: dict[str, list[Chunk]], bar: ProgressBar | None
 ) -> tuple[str, int]:
     """Embed (through the cache) and write a new generation; returns (generation, chunks embedded)."""
     embedder = get_embedder(settings)
@@ -184,7 +176,7 @@ def _build(
 def remove_documents(doc_ids: list[str], settings: Settings, *, progress: bool = True) -> IngestReport:
     """Build a new generation without the given documents (``jiceng docs remove``)."""
     began = time.perf_counter()
-    with store.ingest_lock(settings), _progress(progress) as bar:
+    with store.ingest_lock(settings), progress_display(progress) as bar:
         previous = store.read_current(settings)
         missing = [d for d in doc_ids if previous is None or d not in previous.documents]
         if missing:

@@ -62,3 +62,18 @@ def test_help_is_bilingual(tmp_path: Path) -> None:
     result = _run("ingest", "--help", data_dir=tmp_path)
     assert result.returncode == 0
     assert "导入文档" in result.stdout and "Ingest documents" in result.stdout and "--prune" in result.stdout
+
+
+def test_ingest_into_a_log_reports_progress_as_plain_lines(tmp_path: Path) -> None:
+    # nohup'd or under cron, stderr is a file: rich's live bar would show nothing for the hours a big
+    # folder takes, so each stage says where it stands in lines a log can hold.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("红白理事会抵制高价彩礼。", encoding="utf-8")
+    (docs / "b.txt").write_text("网格员每天巡查社区。", encoding="utf-8")
+    result = _run("ingest", str(docs), data_dir=tmp_path / "data")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[进度 / progress]")]
+    for stage in ("读取文件 / loading: 2/2", "向量化 / embedding: 2/2", "写入索引 / indexing: "):
+        assert any(line.startswith(f"[进度 / progress] {stage}") and "(100%)" in line for line in lines), stage
+    assert "\x1b[" not in result.stderr  # no terminal control codes in a log
