@@ -130,6 +130,36 @@ def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) 
                 proc.kill()
 
 
+def test_a_job_killed_from_outside_is_named_after_its_progress_was_shown(tmp_path: Path) -> None:
+    # A 100k ingest runs for hours as a child of the bench: its progress must reach the bench's log while
+    # it runs, and a child killed from outside (kill, the OOM killer) is a stop to name, not a crash.
+    log = tmp_path / "bench.log"
+    with open(log, "w") as stderr:
+        bench = subprocess.Popen(
+            [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "4",
+             "--out", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=stderr, cwd=CORPUS_DIR.parent,
+        )
+    tree, jobs = psutil.Process(bench.pid), []
+    try:
+        deadline = time.monotonic() + 600
+        while "[进度 / progress]" not in log.read_text(encoding="utf-8"):
+            assert bench.poll() is None and time.monotonic() < deadline, "no progress line from the ingest job"
+            time.sleep(0.2)
+        jobs = [p for p in tree.children() if "ingest" in _cmdline(p)]
+        assert len(jobs) == 1, "the ingest job should still be running"
+        jobs[0].send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=60) == 2
+    finally:
+        for proc in [*jobs, tree]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+    text = log.read_text(encoding="utf-8")
+    assert "  [进度 / progress] 读取文件 / loading: 1/" in text  # forwarded while the job was running
+    assert "基准任务 ingest 被外部信号 SIGTERM 终止" in text and "bench job ingest was stopped by SIGTERM" in text
+    assert "Traceback" not in text and "内部错误" not in text
+
+
 def test_bench_stopped_during_a_baseline_build_keeps_the_figures_measured_before(tmp_path: Path) -> None:
     # At 100k the naive pipeline's build takes hours: stopping the run there must not throw away jiceng's.
     bench = subprocess.Popen(

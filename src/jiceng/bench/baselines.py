@@ -12,11 +12,13 @@ compares like with like.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from jiceng.progress import progress_display
 from jiceng.text import tokenize
 
 BASELINES = ("naive", "bm25")
@@ -27,13 +29,13 @@ class Baseline(Protocol):
     def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
 
 
-def llama_embed_model(settings, cache_passages: bool = False):
+def llama_embed_model(settings, cache_passages: bool = False, on_progress: Callable[[int], None] | None = None):
     """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI).
 
     The bare model, without jiceng's passage cache and query LRU: a naive pipeline has neither. Only a
     benchmark run with ``--reuse-embeddings`` (``cache_passages``) keeps the build's passage vectors in
     a cache of its own data dir, so a 100k build can be spread over sittings like jiceng's; its ingest
-    is then reported warm, and questions are never cached.
+    is then reported warm, and questions are never cached. ``on_progress(n)`` follows passages embedded.
     """
     from llama_index.core.embeddings import BaseEmbedding
 
@@ -51,10 +53,13 @@ def llama_embed_model(settings, cache_passages: bool = False):
             return self._get_query_embedding(query)
 
         def _get_text_embedding(self, text: str) -> list[float]:
-            return passages.embed_passages([text])[0].tolist()
+            return self._get_text_embeddings([text])[0]
 
         def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            return passages.embed_passages(texts).tolist()
+            vectors = passages.embed_passages(texts).tolist()
+            if on_progress:
+                on_progress(len(texts))
+            return vectors
 
     return JicengEmbedding(model_name=model.model_id)
 
@@ -79,7 +84,7 @@ class NaiveLlamaIndex:
         self.index = VectorStoreIndex.from_vector_store(store, embed_model=llama_embed_model(settings))
 
     @staticmethod
-    def build(source_dir: Path, index_dir: Path, settings, cache_passages: bool = False) -> int:
+    def build(source_dir: Path, index_dir: Path, settings, cache_passages: bool = False, progress: bool = False) -> int:
         """Ingest every file of ``source_dir``; returns the number of nodes (chunks)."""
         import chromadb
         from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
@@ -90,11 +95,15 @@ class NaiveLlamaIndex:
         client = chromadb.PersistentClient(path=str(index_dir))
         collection = client.get_or_create_collection(_COLLECTION)
         store = ChromaVectorStore(chroma_collection=collection)
-        VectorStoreIndex.from_documents(
-            documents,
-            storage_context=StorageContext.from_defaults(vector_store=store),
-            embed_model=llama_embed_model(settings, cache_passages),
-        )
+        with progress_display(progress) as bar:
+            # llama-index splits inside from_documents, so the number of nodes is known only at the end.
+            task = bar.add_task("naive 向量化 / embedding", total=None) if bar else None
+            on_progress = (lambda n: bar.advance(task, n)) if bar else None
+            VectorStoreIndex.from_documents(
+                documents,
+                storage_context=StorageContext.from_defaults(vector_store=store),
+                embed_model=llama_embed_model(settings, cache_passages, on_progress),
+            )
         return collection.count()
 
     def search(self, query: str, k: int) -> list[dict[str, Any]]:
@@ -142,9 +151,11 @@ def load_baseline(kind: str, index_dir: Path, settings) -> Baseline:
     return NaiveLlamaIndex(index_dir, settings) if kind == "naive" else BM25Only(index_dir)
 
 
-def build_baseline(kind: str, source_dir: Path, index_dir: Path, settings, cache_passages: bool = False) -> int:
+def build_baseline(
+    kind: str, source_dir: Path, index_dir: Path, settings, cache_passages: bool = False, progress: bool = False
+) -> int:
     if kind == "naive":
-        return NaiveLlamaIndex.build(source_dir, index_dir, settings, cache_passages)
+        return NaiveLlamaIndex.build(source_dir, index_dir, settings, cache_passages, progress)
     return BM25Only.build(source_dir, index_dir)
 
 

@@ -11,8 +11,11 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
+import threading
+from collections import deque
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,12 +24,13 @@ from typing import Any, Self
 import numpy as np
 from rich.console import Console
 
+from jiceng import progress
 from jiceng.bench import synthetic
 from jiceng.bench.baselines import BASELINES
 from jiceng.bench.load import ENDPOINTS, Server, drive, drive_with_floor, free_port, wait_or_kill
 from jiceng.bench.synthetic import BUNDLED
 from jiceng.corpus import corpus_paths
-from jiceng.errors import InputError
+from jiceng.errors import InputError, JicengError
 from jiceng.settings import get_settings
 
 console = Console(stderr=True)
@@ -64,15 +68,52 @@ def dir_size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
+class BenchJobStopped(JicengError):
+    """A worker job ended by a signal from outside the bench (``kill``, the OOM killer)."""
+
+    code = "interrupted"
+
+
 def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run one worker job in a fresh interpreter; its last stdout line is the JSON result."""
-    done = subprocess.run(
+    """Run one worker job in a fresh interpreter; its last stdout line is the JSON result.
+
+    The job's progress lines (``jiceng.progress``) are shown as they come; the rest of its stderr is
+    kept for the error message should it fail.
+    """
+    job = subprocess.Popen(
         [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
-        capture_output=True, text=True, env={**os.environ, **(env or {})}, check=False,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+        env={**os.environ, **(env or {})},
     )
-    if done.returncode != 0:
-        raise RuntimeError(f"bench job {name} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    stderr_tail: deque[str] = deque(maxlen=100)
+
+    def relay_stderr() -> None:
+        for line in job.stderr:
+            if line.startswith(progress.MARK):
+                console.print(f"  {line.rstrip()}", markup=False, highlight=False, soft_wrap=True)
+            else:
+                stderr_tail.append(line)
+
+    relay = threading.Thread(target=relay_stderr, daemon=True)
+    relay.start()
+    try:
+        stdout = job.stdout.read()
+        job.wait()
+    except BaseException:  # Ctrl-C or SIGTERM to the bench: the job must not outlive it
+        job.kill()
+        job.wait()
+        raise
+    relay.join()
+    if job.returncode < 0:
+        stopped_by = signal.Signals(-job.returncode).name
+        raise BenchJobStopped(
+            f"基准任务 {name} 被外部信号 {stopped_by} 终止；嵌入缓存保留已算好的向量，加 --reuse-embeddings 重跑即可接着算",
+            f"bench job {name} was stopped by {stopped_by} from outside the bench; the embedding cache keeps "
+            "the vectors already computed, and a run with --reuse-embeddings carries on from them",
+        )
+    if job.returncode != 0:
+        raise RuntimeError(f"bench job {name} failed:\n{''.join(stderr_tail)[-3000:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 class BareQueryFloor:

@@ -40,7 +40,8 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
 
     settings = _settings(args)
     started, cpu = time.perf_counter(), _cpu_s()
-    report = ingest_paths([Path(args["source"])], settings, progress=False)
+    # Progress lines go to stderr, which the runner forwards: a 100k ingest embeds for hours.
+    report = ingest_paths([Path(args["source"])], settings, progress=True)
     seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
     return {"seconds": seconds, "cpu_s": cpu, "chunks": len(open_current(settings).chunks),
             "embedded": report.embedded, "peak_rss": _peak_rss()}
@@ -56,7 +57,7 @@ def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
     cached = get_embedder(settings) if args["kind"] == "naive" and cache_passages else None
     before = cached.computed if cached else 0
     chunks = build(args["kind"], Path(args["source"]), Path(args["index_dir"]), settings,
-                   cache_passages=cache_passages)
+                   cache_passages=cache_passages, progress=True)
     if cached:
         embedded = cached.computed - before
     elif args["kind"] == "naive":
