@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psutil
@@ -104,56 +106,57 @@ def test_bench_measures_the_bundled_corpus_itself(tmp_path: Path) -> None:
     assert not (tmp_path / "corpus" / "corpus").exists()  # nothing generated: the real files are read
 
 
-def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _bench_in_background(tmp_path: Path, *args: str) -> Iterator[tuple[subprocess.Popen, psutil.Process, Path]]:
+    """``jiceng bench --size corpus ARGS`` in a process group of its own, stderr in a log; afterwards,
+    whatever failed, the whole group is killed (its jobs and servers too) so nothing is left running."""
     log = tmp_path / "bench.log"
     with open(log, "w") as stderr:
         bench = subprocess.Popen(
-            [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "400",
-             "--out", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=stderr, cwd=CORPUS_DIR.parent,
+            [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", *args, "--out", str(tmp_path)],
+            stdout=subprocess.DEVNULL, stderr=stderr, cwd=CORPUS_DIR.parent, start_new_session=True,
         )
-    tree, servers = psutil.Process(bench.pid), []
     try:
-        deadline = time.monotonic() + 600
-        # _cmdline: a worker job that just ended is a zombie until the bench reaps it (CI, 2026-11-27).
-        while not (servers := [p for p in tree.children(recursive=True) if "serve" in _cmdline(p)]):
-            assert bench.poll() is None and time.monotonic() < deadline, "the bench never started its server"
-            time.sleep(0.5)
+        yield bench, psutil.Process(bench.pid), log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(bench.pid, signal.SIGKILL)
+        bench.wait()
+
+
+def _children(tree: psutil.Process, word: str) -> list[psutil.Process]:
+    """The bench's descendants with ``word`` in their command line (a job that just ended is a zombie
+    until the bench reaps it, and has none: CI, 2026-11-27)."""
+    return [p for p in tree.children(recursive=True) if word in _cmdline(p)]
+
+
+def _wait_for(bench: subprocess.Popen, ready: Callable[[], object], what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert bench.poll() is None and time.monotonic() < deadline, f"the bench never {what}"
+        time.sleep(0.2)
+
+
+def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) -> None:
+    with _bench_in_background(tmp_path, "--no-baselines", "--requests", "400") as (bench, tree, log):
+        _wait_for(bench, lambda: _children(tree, "serve"), "started its server", 600)
+        servers = _children(tree, "serve")
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=60) == 130
         assert "Interrupted" in log.read_text(encoding="utf-8")
         _, alive = psutil.wait_procs(servers, timeout=30)
         assert alive == []
-    finally:  # whatever failed, leave nothing running
-        for proc in [*servers, tree]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
 
 
 def test_a_job_killed_from_outside_is_named_after_its_progress_was_shown(tmp_path: Path) -> None:
     # A 100k ingest runs for hours as a child of the bench: its progress must reach the bench's log while
     # it runs, and a child killed from outside (kill, the OOM killer) is a stop to name, not a crash.
-    log = tmp_path / "bench.log"
-    with open(log, "w") as stderr:
-        bench = subprocess.Popen(
-            [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--no-baselines", "--requests", "4",
-             "--out", str(tmp_path)],
-            stdout=subprocess.DEVNULL, stderr=stderr, cwd=CORPUS_DIR.parent,
-        )
-    tree, jobs = psutil.Process(bench.pid), []
-    try:
-        deadline = time.monotonic() + 600
-        while "[进度 / progress]" not in log.read_text(encoding="utf-8"):
-            assert bench.poll() is None and time.monotonic() < deadline, "no progress line from the ingest job"
-            time.sleep(0.2)
-        jobs = [p for p in tree.children() if "ingest" in _cmdline(p)]
+    with _bench_in_background(tmp_path, "--no-baselines", "--requests", "4") as (bench, tree, log):
+        _wait_for(bench, lambda: "[进度 / progress]" in log.read_text(encoding="utf-8"), "showed progress", 600)
+        jobs = _children(tree, "ingest")
         assert len(jobs) == 1, "the ingest job should still be running"
         jobs[0].send_signal(signal.SIGTERM)
         assert bench.wait(timeout=60) == 2
-    finally:
-        for proc in [*jobs, tree]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
     text = log.read_text(encoding="utf-8")
     assert "  [进度 / progress] 读取文件 / loading: 1/" in text  # forwarded while the job was running
     assert "基准任务 ingest 被外部信号 SIGTERM 终止" in text and "bench job ingest was stopped by SIGTERM" in text
@@ -162,24 +165,13 @@ def test_a_job_killed_from_outside_is_named_after_its_progress_was_shown(tmp_pat
 
 def test_bench_stopped_during_a_baseline_build_keeps_the_figures_measured_before(tmp_path: Path) -> None:
     # At 100k the naive pipeline's build takes hours: stopping the run there must not throw away jiceng's.
-    bench = subprocess.Popen(
-        [sys.executable, "-m", "jiceng.cli", "bench", "--size", "corpus", "--baseline", "naive", "--requests", "4",
-         "--out", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=CORPUS_DIR.parent,
-    )
-    tree, children = psutil.Process(bench.pid), []
-    try:
-        deadline = time.monotonic() + 900
-        while not any("build-baseline" in _cmdline(p) for p in children):
-            assert bench.poll() is None and time.monotonic() < deadline, "the bench never built its baseline"
-            time.sleep(0.2)
-            children = tree.children(recursive=True)
+    with _bench_in_background(tmp_path, "--baseline", "naive", "--requests", "4") as (bench, tree, _):
+        _wait_for(bench, lambda: _children(tree, "build-baseline"), "built its baseline", 900)
+        build = _children(tree, "build-baseline")
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=60) == 130
-    finally:
-        for proc in [*children, tree]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
+        _, alive = psutil.wait_procs(build, timeout=30)
+        assert alive == []  # a build that takes hours at 100k does not outlive the bench
     results = json.loads((tmp_path / "corpus" / "results.json").read_text(encoding="utf-8"))
     assert set(results["systems"]) == {"jiceng"}
     _sane_latency(results["systems"]["jiceng"]["ask_c1"], 4)

@@ -27,7 +27,15 @@ from rich.console import Console
 from jiceng import progress
 from jiceng.bench import synthetic
 from jiceng.bench.baselines import BASELINES
-from jiceng.bench.load import ENDPOINTS, Server, drive, drive_with_floor, free_port, wait_or_kill
+from jiceng.bench.load import (
+    ENDPOINTS,
+    Server,
+    drive,
+    drive_with_floor,
+    free_port,
+    stop_signals_held,
+    wait_or_kill,
+)
 from jiceng.bench.synthetic import BUNDLED
 from jiceng.corpus import corpus_paths
 from jiceng.errors import InputError, JicengError
@@ -80,30 +88,33 @@ def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> 
     The job's progress lines (``jiceng.progress``) are shown as they come; the rest of its stderr is
     kept for the error message should it fail.
     """
-    job = subprocess.Popen(
-        [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-        env={**os.environ, **(env or {})},
-    )
     stderr_tail: deque[str] = deque(maxlen=100)
 
-    def relay_stderr() -> None:
+    def relay_stderr(job: subprocess.Popen) -> None:
         for line in job.stderr:
             if line.startswith(progress.MARK):
                 console.print(f"  {line.rstrip()}", markup=False, highlight=False, soft_wrap=True)
             else:
                 stderr_tail.append(line)
 
-    relay = threading.Thread(target=relay_stderr, daemon=True)
-    relay.start()
+    job = None
     try:
+        with stop_signals_held():  # a stop held until `job` is set is raised here, inside the try
+            job = subprocess.Popen(
+                [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
+                env={**os.environ, **(env or {})},
+            )
+        relay = threading.Thread(target=relay_stderr, args=(job,), daemon=True)
+        relay.start()
         stdout = job.stdout.read()
         job.wait()
-    except BaseException:  # Ctrl-C or SIGTERM to the bench: the job must not outlive it
-        job.kill()
-        job.wait()
+        relay.join()
+    except BaseException:  # Ctrl-C or SIGTERM to the bench: a 100k ingest job must not run on for hours
+        if job is not None:
+            job.kill()
+            job.wait()
         raise
-    relay.join()
     if job.returncode < 0:
         stopped_by = signal.Signals(-job.returncode).name
         raise BenchJobStopped(
