@@ -27,12 +27,15 @@ def test_lines_show_the_resume_point_then_rate_and_time_left_then_completion(clo
         bar.advance(task, 4)
     clock[0] += 20
     bar.advance(task, 80)  # 30 s after the first line: 120 passages, 4.0/s, 5,880 left ≈ 24.5 min
-    clock[0] += 5
-    bar.advance(task, 5_880)
+    clock[0] += 30
+    bar.advance(task, 5_870)  # 99.9 %: not shown as 100 %
+    clock[0] += 1
+    bar.advance(task, 10)
     assert capsys.readouterr().err.splitlines() == [
         "[进度 / progress] 向量化 / embedding: 4,000/10,000 (40%)",
         "[进度 / progress] 向量化 / embedding: 4,120/10,000 (41%), 4.0/s, 剩余约 / about 0 h 24 min left",
-        "[进度 / progress] 向量化 / embedding: 10,000/10,000 (100%), 1176.0/s",
+        "[进度 / progress] 向量化 / embedding: 9,990/10,000 (99%), 195.7/s, 剩余约 / about 0 h 00 min left",
+        "[进度 / progress] 向量化 / embedding: 10,000/10,000 (100%), 10.0/s",
     ]
 
 

@@ -76,7 +76,7 @@ class ProgressLines:
 def _line(task: _Task, rate: float | None, complete: bool) -> str:
     parts = [f"{MARK} {task.description}: {task.done:,}"]
     if task.total:
-        parts[0] += f"/{task.total:,} ({task.done / task.total:.0%})"
+        parts[0] += f"/{task.total:,} ({100 * task.done // task.total}%)"  # floored: 100% only when done
     if rate:
         parts.append(f"{rate:.1f}/s")
         if task.total and not complete:
