@@ -15,7 +15,7 @@ from jiceng.ingest import store
 from jiceng.ingest.chunking import chunk_document, index_text
 from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.loaders import load_document
-from jiceng.progress import ProgressBar, progress_display
+from jiceng.progress import ProgressBar, progress_display, stage
 from jiceng.settings import Settings
 from jiceng.types import Chunk, Document
 
@@ -127,7 +127,7 @@ def _load_files(
     report.files = len(files)
     loaded: dict[str, Document] = {}
     failed_sources: set[str] = set()
-    task = bar.add_task("读取文件 / loading", total=len(files)) if bar else None
+    loading = stage(bar, "读取文件 / loading", len(files))
     for file in files:
         try:
             doc = load_document(file, settings)
@@ -142,8 +142,8 @@ def _load_files(
         except InputError as exc:
             report.failed.append((str(file), exc.message_zh, exc.message_en))
             failed_sources.add(str(file.resolve()))
-        if bar:
-            bar.advance(task)
+        if loading:
+            loading(1)
     return loaded, failed_sources
 
 
@@ -156,18 +156,17 @@ def _build(
     all_chunks = [c for d in ordered_docs for c in chunks[d.doc_id]]
     texts = [index_text(documents[c.doc_id], c) for c in all_chunks]
     before = embedder.computed
-    embed_task = bar.add_task("向量化 / embedding", total=len(texts)) if bar else None
-    vectors = embedder.embed_passages(texts, on_progress=(lambda n: bar.advance(embed_task, n)) if bar else None)
+    vectors = embedder.embed_passages(texts, on_progress=stage(bar, "向量化 / embedding", len(texts)))
     embedded = embedder.computed - before
     passes = 3 if store.uses_memory_index(settings, len(all_chunks)) else 2  # see build_generation
-    write_task = bar.add_task("写入索引 / indexing", total=passes * len(all_chunks)) if bar else None
+    indexing = stage(bar, "写入索引 / indexing", passes * len(all_chunks))
     generation = store.build_generation(
         settings,
         ordered_docs,
         all_chunks,
         vectors if len(all_chunks) else np.empty((0, embedder.dim), np.float32),
         embedder,
-        on_progress=(lambda n: bar.advance(write_task, n)) if bar else None,
+        on_progress=indexing,
     )
     store.remove_stale_generations(settings)
     return generation, embedded

@@ -56,3 +56,4 @@ def test_off_a_terminal_progress_is_plain_lines_and_disabled_is_nothing(monkeypa
     assert isinstance(progress.progress_display(True), progress.ProgressLines)
     with progress.progress_display(False) as bar:
         assert bar is None
+        assert progress.stage(bar, "向量化 / embedding", 10) is None  # the work gets no callback to call

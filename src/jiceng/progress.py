@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol, Self
@@ -83,6 +84,14 @@ def _line(task: _Task, rate: float | None, complete: bool) -> str:
             minutes = round((task.total - task.done) / rate / 60)
             parts.append(f"剩余约 / about {minutes // 60} h {minutes % 60:02d} min left")
     return ", ".join(parts)
+
+
+def stage(bar: ProgressBar | None, description: str, total: int | None) -> Callable[[int], None] | None:
+    """A new task on ``bar`` and the callback that advances it by n; ``None`` when there is no bar."""
+    if bar is None:
+        return None
+    task = bar.add_task(description, total=total)
+    return lambda n: bar.advance(task, n)
 
 
 def progress_display(enabled: bool) -> Progress | ProgressLines | nullcontext:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from jiceng.progress import progress_display
+from jiceng.progress import progress_display, stage
 from jiceng.text import tokenize
 
 BASELINES = ("naive", "bm25")
@@ -97,8 +97,7 @@ class NaiveLlamaIndex:
         store = ChromaVectorStore(chroma_collection=collection)
         with progress_display(progress) as bar:
             # llama-index splits inside from_documents, so the number of nodes is known only at the end.
-            task = bar.add_task("naive 向量化 / embedding", total=None) if bar else None
-            on_progress = (lambda n: bar.advance(task, n)) if bar else None
+            on_progress = stage(bar, "naive 向量化 / embedding", None)
             VectorStoreIndex.from_documents(
                 documents,
                 storage_context=StorageContext.from_defaults(vector_store=store),
