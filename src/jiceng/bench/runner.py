@@ -133,13 +133,17 @@ class BareQueryFloor:
 
     def __init__(self) -> None:
         self.latencies_ms: list[float] = []
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "jiceng.bench.worker", "embed-queries", "{}"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
-        )
-        if self._proc.stdout.readline().strip() != "ready":
+        with stop_signals_held():
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "jiceng.bench.worker", "embed-queries", "{}"],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+            )
+        try:  # not yet under a ``with``: a failed start or a Ctrl-C while the model loads ends the job here
+            if self._proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("bench job embed-queries did not start")
+        except BaseException:
             self.close()
-            raise RuntimeError("bench job embed-queries did not start")
+            raise
 
     def __call__(self, questions: list[str]) -> None:
         """Time ``questions``, one call each; their latencies join ``latencies_ms``."""
