@@ -96,7 +96,7 @@ def _run(set_path: Path | None, split: str, modes: list[str] | None, url: str | 
     modes = list(MODES) if modes and "all" in modes else list(dict.fromkeys(modes or ["hybrid"]))
     settings = get_settings()
     items = load_eval_set(set_path, split)  # type: ignore[arg-type]
-    results = run_eval(items, modes, settings, url=url, console=err_console)
+    results = run_eval(items, modes, settings, url=url)
     if judge:
         for result in results:
             result["summary"]["judge"] = faithfulness(result["records"], settings)

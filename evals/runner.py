@@ -21,12 +21,10 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
 from jiceng.errors import BackendUnavailableError, InputError
 from jiceng.evals import metrics
 from jiceng.evals.goldset import EvalItem
+from jiceng.progress import progress_display, stage
 from jiceng.settings import Settings
 from jiceng.types import Answer, Citation, Passage
 
@@ -200,7 +198,7 @@ def build_targets(modes: Sequence[str], settings: Settings, url: str | None) -> 
 
 
 def evaluate_target(
-    target: Target, items: Sequence[EvalItem], on_item: Callable[[], None] | None = None
+    target: Target, items: Sequence[EvalItem], on_progress: Callable[[int], None] | None = None
 ) -> list[dict[str, Any]]:
     """Score every item: latency is the ask call alone; the ranking comes from a separate depth-10 search."""
     target.ask(WARM_UP_QUESTION)  # load models and caches first: latency is reported warm
@@ -218,8 +216,8 @@ def evaluate_target(
         documents = {doc_id: text for doc_id in cited if (text := target.document_text(doc_id)) is not None}
         scored = answer.model_copy(update={"passages": ranking})
         records.append(metrics.score_item(item, scored, latency_ms, documents))
-        if on_item:
-            on_item()
+        if on_progress:
+            on_progress(1)
     return records
 
 
@@ -228,17 +226,17 @@ def run_eval(
     modes: Sequence[str],
     settings: Settings,
     url: str | None = None,
-    console: Console | None = None,
+    show_progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Evaluate each mode; returns per mode ``{"summary", "per_tag", "failures", "records"}``."""
-    console = console or Console(stderr=True)
+    """Evaluate each mode; returns per mode ``{"summary", "per_tag", "failures", "records"}``.
+
+    Progress goes to stderr: a live bar on a terminal, a line every 30 s in a log (``jiceng.progress``).
+    """
     targets = build_targets(modes, settings, url)
     results = []
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as progress:
+    with progress_display(show_progress) as bar:
         for mode, target in targets.items():
-            task = progress.add_task(f"评估 eval {mode}", total=len(items))
-            records = evaluate_target(target, items, on_item=lambda t=task: progress.advance(t))
+            records = evaluate_target(target, items, on_progress=stage(bar, f"评估 eval {mode}", len(items)))
             results.append(
                 {
                     "summary": metrics.summarize(records, mode),

@@ -102,6 +102,10 @@ def test_cli_json_reports_compare_and_threshold_exit_codes(small_index):
     assert run.returncode == 0, run.stderr
     summaries = json.loads(run.stdout)
     assert [s["mode"] for s in summaries] == ["hybrid", "bm25"] and summaries[0]["n"] == 3
+    # stderr is a pipe here, as in a log: each mode's progress is a plain line, not a live bar
+    for mode in ("hybrid", "bm25"):
+        assert f"[进度 / progress] 评估 eval {mode}: 3/3 (100%)" in run.stderr, run.stderr
+    assert "\x1b[" not in run.stderr
     for summary in summaries:
         _assert_contract(summary)
     for name in ("report.json", "records.jsonl", "report.md", "summary.png", "per_tag.png"):
