@@ -82,6 +82,11 @@ class BenchJobStopped(JicengError):
     code = "interrupted"
 
 
+def worker_argv(name: str, args: dict[str, Any]) -> list[str]:
+    """The command line of worker job ``name`` (``jiceng.bench.worker``) with its JSON arguments."""
+    return [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)]
+
+
 def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
     """Run one worker job in a fresh interpreter; its last stdout line is the JSON result.
 
@@ -101,9 +106,8 @@ def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> 
     try:
         with stop_signals_held():  # a stop held until `job` is set is raised here, inside the try
             job = subprocess.Popen(
-                [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)],
-                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
-                env={**os.environ, **(env or {})},
+                worker_argv(name, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                encoding="utf-8", env={**os.environ, **(env or {})},
             )
         relay = threading.Thread(target=relay_stderr, args=(job,), daemon=True)
         relay.start()
@@ -135,8 +139,8 @@ class BareQueryFloor:
         self.latencies_ms: list[float] = []
         with stop_signals_held():
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "jiceng.bench.worker", "embed-queries", "{}"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8",
+                worker_argv("embed-queries", {}), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                encoding="utf-8",
             )
         try:  # not yet under a ``with``: a failed start or a Ctrl-C while the model loads ends the job here
             if self._proc.stdout.readline().strip() != "ready":
@@ -317,9 +321,8 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
                                                                "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]},
                   "index_bytes": dir_size(index_dir)}
         port = free_port()
-        argv = [sys.executable, "-m", "jiceng.bench.worker", "serve-baseline",
-                json.dumps({"kind": kind, "index_dir": str(index_dir), "port": port,
-                            "data_dir": str(root / f"{kind}-data")})]
+        argv = worker_argv("serve-baseline", {"kind": kind, "index_dir": str(index_dir), "port": port,
+                                              "data_dir": str(root / f"{kind}-data")})
         console.print(f"[bold]baseline {kind}[/]: HTTP load")
         with Server(argv, port, env, root / f"serve-{kind}.log") as server:
             server.start()
