@@ -1,12 +1,13 @@
 """The default answerer: offline, no LLM, extractive and grounded, and it says so when the corpus is silent.
 
-It picks whole sentences of the retrieved passages (offsets into the document's canonical text),
-scores them by how much of the question they cover (idf-weighted), whether they satisfy the
-question's type (多少 -> a number, 哪一年 -> a date), and passage rank. The same evidence decides
-abstention: dense similarity does not separate answerable from unanswerable questions on this
-corpus (see FINDINGS.md), but a sentence that never mentions the asked attribute (预算, 年份 ...)
-does. Selection works on ids and offsets; one pure function (``format_answer``) turns the chosen
-spans into ``[n]`` markers and citations at the very end.
+Candidate answers are the whole sentences of the retrieved passages (offsets into the document's
+canonical text). Each gets general features: how much of the question's idf mass it holds, whether
+it holds the asked answer type (多少 -> a number, 哪一年 -> a year) and the asked word, whether its
+line, section or wording is of the asked kind (a measure for "how"), its passage's rank. The relevance
+stage (``qa/relevance.py``) adds the model's question-sentence similarity and turns the features
+into a probability of answering. Abstention reads general evidence: the asked type absent, a named
+thing the corpus never mentions, or no sentence probable enough. Selection works on ids and offsets;
+one pure function (``format_answer``) turns the chosen spans into ``[n]`` markers and citations.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import NamedTuple
 
+import numpy as np
+
+from jiceng.ingest.chunking import SECTION_SEPARATOR
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.settings import Settings
+from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows, sentence_text
 from jiceng.text import (
+    document_sentences,
     is_noun,
     normalize_for_match,
     normalize_question,
-    sentence_spans,
+    passage_sentences,
+    skip_list_marker,
     to_simplified,
     tokenize,
     words,
@@ -82,7 +88,6 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
-_LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _start, _end = itemgetter(0), itemgetter(1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -136,13 +141,12 @@ _ASKING = re.compile(
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
 
-# Calibrated on qa/devset.jsonl + the gold dev split: every unanswerable question stays abstained on down
-# to 0.45 (one slips through at 0.4); 0.5 keeps a margin and refuses 6 % of answerable ones (0.62: 9 %).
-MIN_CONTEXT_COVERAGE = 0.5
-MIN_SENTENCE_COVERAGE = 0.3
-# A further sentence joins the answer when it scores at least this share of the best one. On the gold
-# dev split 0.85 vs best-only: key coverage 0.824 vs 0.813, citation precision 0.866 vs 0.902.
+# A further sentence joins the answer when its probability is at least this share of the best one's; the
+# steps of a how-to question at a lower share of it (they rarely repeat the question's words).
 RUNNER_UP = 0.85
+STEP_SHARE = 0.6
+# A quote ending on one of these stops mid-clause (the source line breaks off there): it is completed.
+MID_CLAUSE = ",，;；:：、"
 # Score for a sentence whose labelled line / section is of the asked kind (minus for another kind). On the
 # gold dev split, section fit 0.1-0.2 all gave first-citation hit .868 (0: .857; 0.3 refused one more);
 # label fit 0.2-0.3 .868 (0.4: .857, one more refusal). qa/devset unchanged throughout (.905).
@@ -378,13 +382,6 @@ def _folded_span(text: str, start: int, end: int) -> str:
     return whole[start:end] if whole is not None else _folded(text[start:end])
 
 
-@lru_cache(maxsize=8192)
-def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """A document's sentence spans, split once per text rather than once per request (0.1–0.3 ms per
-    document each time). 8192 documents hold a 100k-chunk corpus of the benchmark's files."""
-    return tuple(sentence_spans(text))
-
-
 def prepare_document(text: str) -> None:
     """Split and fold a document now (``QAService`` does it when it loads an index), not in the first
     request that retrieves it."""
@@ -421,7 +418,8 @@ class Span(NamedTuple):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One candidate answer sentence: a span of a document plus the scores that chose it."""
+    """One candidate answer sentence: a span of a document, the general features the relevance stage
+    reads (``relevance.FEATURES``) and, once scored, the probability that it answers the question."""
 
     span: Span
     text: str
@@ -431,19 +429,29 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
+    cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
+    cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
+    probability: float = 0.0  # P(answers the question), from the fitted relevance model
 
     @property
-    def score(self) -> float:
-        rank_prior = 0.15 / self.passage_rank
-        fit = (0.3 if self.cue_ok else -0.5) + (0.3 if self.focus_ok else -0.3) + self.kind_fit
-        return self.sentence_coverage + 0.5 * self.context_coverage + rank_prior + fit
+    def features(self) -> dict[str, float]:
+        return {
+            "cosine": self.cosine,
+            "cosine_gap": self.cosine_gap,
+            "coverage": self.sentence_coverage,
+            "context": self.context_coverage,
+            "rank": 1.0 / self.passage_rank,
+            "cue": float(self.cue_ok),
+            "focus": float(self.focus_ok),
+            "kind": self.kind_fit,
+        }
 
 
 def candidate_sentences(
     question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]
 ) -> list[Evidence]:
-    """Every non-heading sentence of the passages, scored; its context = title, section, passage text
-    and the text just before it."""
+    """Every whole sentence of the passages (``passage_sentences``) with its lexical features; its
+    context = title, section, passage text and the text just before it. In passage order."""
     found: dict[tuple[str, int], Evidence] = {}
     for passage in passages:
         doc = documents[passage.doc_id]
@@ -451,31 +459,18 @@ def candidate_sentences(
         # (``term_credits``), so the heading, shared by the passage's sentences, is scanned once.
         passage_text = _folded_span(doc.text, passage.start, passage.end)
         heading = term_credits(question, f"{_folded(doc.title)} {_folded(passage.section)} {passage_text}")
-        named = _named_case(question, doc)
-        # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
-        spans = document_sentences(doc.text)
-        # The sentences overlapping the passage (spans are in order of start and of end alike).
-        first = bisect_right(spans, passage.start, key=_end)
-        for start, end in spans[first : bisect_left(spans, passage.end, lo=first, key=_start)]:
-            start = skip_list_marker(doc.text, start, end)
-            sentence = doc.text[start:end]
-            if _HEADING.match(sentence) or len(sentence) < 4:
-                continue
+        for start, end in passage_sentences(doc.text, passage.start, passage.end):
             if (doc.doc_id, start) in found:
                 continue
+            sentence = doc.text[start:end]
             folded = _folded_span(doc.text, start, end)
             line = _line_of(doc.text, start, end) if question.kind else ""
             credits = term_credits(question, folded)
-            credits = _best_of(credits, named)
-            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
-            # the case a question names as a whole, the frame (怎么运作) by any title or label of its kind.
+            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label.
             titled = ""
             if question.kind_terms:
-                label = _label_of(line)
-                titled = _folded(f"{label} {passage.section.rsplit(' › ', 1)[-1]}")
-                said = bool(named) and (_LABEL_KINDS.get(label) or _section_kind(passage.section)) == question.kind
-                frame = dict.fromkeys(question.kind_terms, 1.0) if said else term_credits(question, titled, question.kind_terms)
-                credits = _best_of(credits, frame)
+                titled = _folded(f"{_label_of(line)} {passage.section.rsplit(' › ', 1)[-1]}")
+                credits = _best_of(credits, term_credits(question, titled, question.kind_terms))
             context = _best_of(credits, heading)
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:
@@ -492,24 +487,12 @@ def candidate_sentences(
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
             )
-    return sorted(found.values(), key=lambda e: e.score, reverse=True)
+    return list(found.values())
 
 
 def _best_of(credits: Mapping[str, float], more: Mapping[str, float]) -> dict[str, float]:
     """``credits`` with each term's credit raised to its credit in ``more`` where that is higher."""
     return {t: max(c, more.get(t, 0.0)) for t, c in credits.items()}
-
-
-def _named_case(question: Question, doc: Document) -> dict[str, float]:
-    """For a question on a case as a whole (朝阳区邻里节是怎么做的, …有什么成效) and the case its title
-    names: the title's credits, which every sentence of the case shares, as it need not name the case
-    again; the section of the asked kind then decides. Otherwise none: a question after one particular
-    (邻里节由谁牵头) must find it in the sentence."""
-    whole = question.kind is not None and not question.strict and question.focus in (None, *question.kind_terms)
-    if not whole or doc.kind != "case":
-        return {}
-    credits = term_credits(question, _folded(doc.title))
-    return credits if all(c == 1.0 for t, c in credits.items() if t not in question.kind_terms) else {}
 
 
 def _line_of(text: str, start: int, end: int) -> str:
@@ -551,72 +534,110 @@ def _section_kind(section: str) -> str | None:
     return None
 
 
-def skip_list_marker(text: str, start: int, end: int) -> int:
-    """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
-    match = _LIST_MARKER.match(text, start, end)
-    return match.end() if match and match.end() < end else start
+def score_relevance(
+    candidates: Sequence[Evidence],
+    question_vector: np.ndarray,
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    documents: Mapping[str, Document],
+    model: RelevanceModel,
+) -> list[Evidence]:
+    """The relevance stage: each candidate's cosine to the question (sentence vectors made at ingest)
+    and its probability of answering under ``model``; best first."""
+    if not candidates:
+        return []
+    texts = [sentence_text(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
+    similarity = cosines(question_vector, sentence_vectors(texts))
+    top = float(similarity.max())
+    scored = [replace(e, cosine=float(c), cosine_gap=float(c) - top) for e, c in zip(candidates, similarity)]
+    probability = model.probability(feature_rows([e.features for e in scored]))
+    scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
+    return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 
 
-def is_answered(question: Question, best: Evidence | None) -> bool:
-    """The abstention rule: the chosen sentence must cover the question and fit its type."""
-    return (
-        best is not None
-        and bool(question.terms)
-        and not question.qualifiers
-        and best.cue_ok
-        and (best.focus_ok or not question.strict)
-        and best.context_coverage >= MIN_CONTEXT_COVERAGE
-        and best.sentence_coverage >= MIN_SENTENCE_COVERAGE
-    )
+def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -> bool:
+    """The abstention rule, from general evidence that the corpus is silent: no candidate; a thing the
+    question names occurs nowhere in the corpus (南极 of 南极的网格); the asked answer type (a year, a
+    figure, a named place or person) is in no candidate; or the best candidate is below the relevance
+    threshold fitted on dev. A question worded unlike the sources is not refused for that alone."""
+    best = ranked[0] if ranked else None
+    return best is None or bool(question.qualifiers) or not best.cue_ok or best.probability < threshold
 
 
-def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
-    """The best sentence, plus close runners-up that add something (no twin quotes, same type fit)."""
+def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
+    """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
+    quotes, the asked type held); a "how" question takes the steps of the best sentence's document in
+    source order; a question naming several things (A 和 B) may take one from each document."""
     if not ranked:
         return []
     best = ranked[0]
+    steps = question.kind == "measure" and not question.strict
+    floor = (STEP_SHARE if steps else RUNNER_UP) * best.probability
     chosen = [best]
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
-        if evidence.score < RUNNER_UP * best.score or not (evidence.cue_ok and evidence.focus_ok):
+        if evidence.probability < floor or not evidence.cue_ok:
+            continue
+        if steps and evidence.span.doc_id != best.span.doc_id and evidence.probability < RUNNER_UP * best.probability:
             continue
         if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
+    if steps:  # the steps of a how-to read in the order the source gives them
+        return sorted(chosen, key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))
     # The best evidence is cited first; the rest read in document order.
     return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
 
 
-def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Span]:
-    """What each chosen sentence is quoted as (``standalone_span``); one already quoted within another is dropped."""
-    spans: list[Span] = []
+def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[tuple[Span, ...]]:
+    """What each chosen sentence is quoted as: ``standalone_span``, then ``completed`` (a line the
+    source breaks off mid-clause is followed by the sentence that finishes it). A quote already within
+    another is dropped."""
+    quotes: list[tuple[Span, ...]] = []
     for evidence in chosen:
-        span = standalone_span(evidence.span, documents[evidence.span.doc_id].text)
-        if any(_overlap(span, kept) for kept in spans):
+        text = documents[evidence.span.doc_id].text
+        span = standalone_span(evidence.span, text)
+        if any(_overlap(span, kept) for quote in quotes for kept in quote):
             span = evidence.span
-        if not any(_overlap(span, kept) for kept in spans):
-            spans.append(span)
-    return spans
+        if not any(_overlap(span, kept) for quote in quotes for kept in quote):
+            quotes.append(completed(span, text))
+    return quotes
 
 
 def standalone_span(span: Span, text: str) -> Span:
-    """The sentence at ``span``, widened so it reads on its own: a later sentence of a labelled line
-    (对策:建立…机制。…同时,赋予…) is quoted from the label, which heads it, and one opening with a
-    connective (同时, 此外, 因此, 该…) from the sentence before it. Never beyond its line."""
+    """The sentence at ``span``, widened so it reads on its own, and without a leading line label: one
+    opening with a connective (同时, 此外, 因此, 该…) starts at the sentence before it (never beyond its
+    line); a label such as 对策: or 案例说明: is the source's editing, not the answer's first words."""
     spans = document_sentences(text)
     line_start = text.rfind("\n", 0, span.start) + 1
     # The sentences of its line before it: from the first starting on the line to the last ending before it.
     preceding = spans[bisect_left(spans, line_start, key=_start) : bisect_right(spans, span.start, key=_end)]
     earlier = [skip_list_marker(text, a, b) for a, b in preceding]
-    if not _LABEL.match(text, span.start):
-        labelled = [a for a in earlier if _LABEL.match(text, a)]
-        if labelled:
-            return span._replace(start=labelled[-1])
     start = span.start
     while earlier and _CONNECTIVE.match(text, start):
         start = earlier.pop()
+    label = _LABEL.match(text, start, span.end)
+    if label and label.end() < span.end:
+        start = label.end()
     return span._replace(start=start)
+
+
+def completed(span: Span, text: str) -> tuple[Span, ...]:
+    """``span`` and, when it stops mid-clause (on , ， ； ： because the source line breaks off there), the
+    sentences after it up to a full stop: the next body lines, across a heading if need be."""
+    quoted = [span]
+    section = span.section
+    spans = document_sentences(text)
+    at = bisect_left(spans, span.end, key=_start)  # the first sentence after the span
+    while text[quoted[-1].end - 1] in MID_CLAUSE and at < len(spans):
+        a, b = spans[at]
+        at += 1
+        a = skip_list_marker(text, a, b)
+        if heading := _HEADING.match(text[a:b]):  # the continuation sits in the section it opens
+            section = SECTION_SEPARATOR.join([*section.split(SECTION_SEPARATOR)[:-1], text[a + heading.end() : b]])
+            continue
+        quoted.append(Span(span.doc_id, a, b, section))
+    return tuple(quoted)
 
 
 def _overlap(a: Span, b: Span) -> bool:
@@ -630,33 +651,33 @@ def _same_words(a: str, b: str) -> bool:
     return a in b or b in a
 
 
-def format_answer(spans: Sequence[Span], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
-    """Pure formatting: spans -> answer text (each quote followed by its ``[n]``) + citations.
-
-    A span quoted twice keeps one number.
-    """
+def format_answer(
+    quotes: Sequence[Sequence[Span]], documents: Mapping[str, Document], *, numbered: bool = False
+) -> tuple[str, list[Citation]]:
+    """Pure formatting: quotes (each one or more spans read together) -> answer text, every span
+    followed by its ``[n]``, and the citations; ``numbered`` puts one quote a line as ``1. …`` (the
+    steps of a how-to). A span quoted twice keeps one number."""
     numbers: dict[Span, int] = {}
     citations: list[Citation] = []
-    parts: list[str] = []
-    for key in spans:
-        doc_id, start, end, section = key
-        if key not in numbers:
+    lines: list[str] = []
+    for quote in quotes:
+        parts = []
+        for key in quote:
+            doc_id, start, end, section = key
             doc = documents[doc_id]
-            numbers[key] = len(numbers) + 1
-            citations.append(
-                Citation(
-                    n=numbers[key],
-                    doc_id=doc_id,
-                    title=doc.title,
-                    section=section,
-                    quote=doc.text[start:end],
-                    start=start,
-                    end=end,
-                    url=document_url(doc, start, end),
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                citations.append(
+                    Citation(
+                        n=numbers[key], doc_id=doc_id, title=doc.title, section=section,
+                        quote=doc.text[start:end], start=start, end=end, url=document_url(doc, start, end),
+                    )
                 )
-            )
-        parts.append(f"{documents[doc_id].text[start:end]}[{numbers[key]}]")
-    return "".join(parts), citations
+            parts.append(f"{doc.text[start:end]}[{numbers[key]}]")
+        lines.append("".join(parts))
+    if numbered and len(lines) > 1:
+        return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1)), citations
+    return "".join(lines), citations
 
 
 def abstention_message(question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]) -> str:
@@ -693,19 +714,25 @@ def answer_extractive(
     passages: Sequence[Passage],
     documents: Mapping[str, Document],
     stats: TermStats,
-    settings: Settings,
+    *,
+    question_vector: np.ndarray,
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    model: RelevanceModel,
+    max_sentences: int,
 ) -> Answer:
-    """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related material."""
+    """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related
+    material: candidate sentences -> relevance -> abstention -> selection -> quotes -> ``[n]`` text."""
     analysed = analyse_question(question, stats)
-    ranked = candidate_sentences(analysed, passages, documents)
-    best = ranked[0] if ranked else None
-    if not is_answered(analysed, best):
+    candidates = candidate_sentences(analysed, passages, documents)
+    ranked = score_relevance(candidates, question_vector, sentence_vectors, documents, model)
+    if abstains(analysed, ranked, model.threshold):
         return Answer(
             question=question,
             answer=abstention_message(analysed, passages, documents),
             abstained=True,
             passages=list(passages),
         )
-    chosen = select_evidence(ranked, settings.answer.max_sentences)
-    text, citations = format_answer(quote_spans(chosen, documents), documents)
+    chosen = select_evidence(analysed, ranked, max_sentences)
+    steps = analysed.kind == "measure" and not analysed.strict
+    text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=steps)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

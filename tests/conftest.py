@@ -45,6 +45,14 @@ def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def session_embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled model behind one session-wide embedding cache, for tests that answer without an index."""
+    from jiceng.ingest.embedding import get_embedder
+
+    return get_embedder(Settings(data_dir=tmp_path_factory.mktemp("embedding-cache")))
+
+
+@pytest.fixture(scope="session")
 def llm_stub_url():
     """Base URL (``…/v1``) of the scripted OpenAI-compatible server (tests/llm_stub_server.py), a real process."""
     import subprocess

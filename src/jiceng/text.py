@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
@@ -24,6 +24,9 @@ _PUNCT_FOLD = str.maketrans(
 )
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’\"』」）)]*|\n+")
+# A full stop ends what an answer may quote: a clause ending in ；or ，is no whole sentence.
+_FULL_STOP = re.compile(r"[。！？!?]+[”’\"』」）)]*|\n+")
+_LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 
@@ -63,20 +66,48 @@ def normalize_question(question: str) -> str:
     return text or question.strip()
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence ``(start, end)`` offsets in ``text[start:end]``, ends at 。！？；!?; or newlines.
+def sentence_spans(
+    text: str, start: int = 0, end: int | None = None, *, ends: re.Pattern[str] = _SENTENCE_END
+) -> list[tuple[int, int]]:
+    """Sentence ``(start, end)`` offsets in ``text[start:end]``, ends at 。！？；!?; or newlines (``ends``).
 
     Leading/trailing whitespace is trimmed from each span; empty spans are dropped.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
-    for match in _SENTENCE_END.finditer(text, start, end):
+    for match in ends.finditer(text, start, end):
         stop = match.end() if match.group().strip() else match.start()
         spans.append((cursor, stop))
         cursor = match.end()
     spans.append((cursor, end))
     return [s for s in (_trim(text, a, b) for a, b in spans) if s[1] > s[0]]
+
+
+@lru_cache(maxsize=8192)
+def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """The whole sentences of a document (ended by 。！？ or a line end, not by ；), split once per text:
+    what answers quote and what the relevance stage scores."""
+    return tuple(sentence_spans(text, ends=_FULL_STOP))
+
+
+def skip_list_marker(text: str, start: int, end: int) -> int:
+    """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
+    match = _LIST_MARKER.match(text, start, end)
+    return match.end() if match and match.end() < end else start
+
+
+def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The document sentences overlapping ``text[start:end]`` (whole, so a chunk edge never cuts a quote),
+    each from after its list bullet; headings and fragments under four characters left out."""
+    spans = document_sentences(text)
+    first = bisect_right(spans, start, key=itemgetter(1))
+    found = []
+    for a, b in spans[first : bisect_left(spans, end, lo=first, key=itemgetter(0))]:
+        a = skip_list_marker(text, a, b)
+        if b - a >= 4 and not _HEADING_LINE.match(text[a:b]):
+            found.append((a, b))
+    return found
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
