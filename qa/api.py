@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -186,7 +187,9 @@ async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API app; ``settings=None`` reads JICENG_* settings (what ``uvicorn --factory`` workers use)."""
     settings = settings or get_settings()
-    app = FastAPI(
+    # FastAPI with /docs and /redoc loading Swagger UI and ReDoc from this server (/static-offline-docs),
+    # not from a CDN: the API docs work where the knowledge base does, offline included.
+    app = FastAPIOffline(
         title="基层治理知识库 jiceng",
         description="带引文的中文问答 / cited Chinese Q&A over grassroots-governance texts.",
         version="0.1.0",

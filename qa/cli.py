@@ -66,7 +66,10 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from jiceng.site.cli import ensure_library
+
     settings = get_settings()
+    ensure_library(settings)  # once, before any worker starts: /library/ is there and current
     host = host or settings.server.host
     port = port or settings.server.port
     workers = workers or settings.server.workers

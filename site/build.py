@@ -87,6 +87,30 @@ def build_site(
     )
 
 
+def stale_reason(settings: Settings, out: Path | None = None) -> str | None:
+    """Why the built library at ``out`` (default data_dir/site) needs a build, or None when it is current.
+
+    Its pages come from the corpus folder, mkdocs.yml and this package's templates and styles only (the
+    index does not feed it), so it is stale when any of those changed after the last build; a deleted
+    corpus file shows as a newer folder.
+    """
+    out = out or settings.data_dir / "site"
+    marker = out / "sitemap.xml"  # written by every build, as build_site's "previous build" test assumes
+    if not marker.is_file():
+        return "not built yet"
+    built = marker.stat().st_mtime
+    corpus_dir = settings.corpus_dir.resolve()
+    for label, root in (("corpus", corpus_dir), ("library templates", Path(__file__).resolve().parent)):
+        if not root.is_dir():
+            continue
+        for path in (root, *root.rglob("*")):
+            if path.stat().st_mtime > built:
+                return f"{label} changed: {path}"
+    if MKDOCS_YML.is_file() and MKDOCS_YML.stat().st_mtime > built:
+        return f"{MKDOCS_YML} changed"
+    return None
+
+
 def write_sources(settings: Settings | None, dest: Path) -> int:
     """Write the generated Markdown pages to ``dest`` for inspection; returns the page count."""
     from jiceng.site.pages import generate_library

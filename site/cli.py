@@ -8,13 +8,15 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from jiceng.settings import get_settings
+from jiceng.errors import JicengError
+from jiceng.settings import Settings, get_settings
 
 site_app = typer.Typer(
     help="培训案例库（mkdocs 静态网站） / The case library for trainers (a static mkdocs site).",
     no_args_is_help=True,
 )
 console = Console()
+log = logging.getLogger(__name__)
 
 
 def _quiet_logs(mkdocs_level: int) -> None:
@@ -67,6 +69,28 @@ def serve_command(
 
     _quiet_logs(mkdocs_level=logging.INFO)  # serve's INFO lines say where it listens and what it rebuilt
     serve_site(dev_addr)
+
+
+def ensure_library(settings: Settings) -> None:
+    """Build the library ``jiceng serve`` mounts at /library/ when it is missing or older than its sources,
+    so a fresh ``jiceng ingest && jiceng serve`` has one. A failed build is logged and the server still
+    starts (the library then answers 404); the build is lenient, a warning should not cost the whole site."""
+    from jiceng.site.build import build_site, stale_reason
+
+    reason = stale_reason(settings)
+    if reason is None:
+        log.info("案例库已是最新 / case library up to date: %s", settings.data_dir / "site")
+        return
+    _quiet_logs(mkdocs_level=logging.WARNING)
+    log.info("构建案例库 / building the case library (%s)", reason)
+    try:
+        report = build_site(settings, strict=False)
+    except JicengError as exc:
+        log.warning("案例库未构建：%s / case library not built: %s", exc.message_zh, exc.message_en)
+        return
+    log.info(
+        "案例库已构建 / case library built: %d pages in %.1f s → %s", report.pages, report.seconds, report.out_dir
+    )
 
 
 def register_cli(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.utils import is_error_template, normalize_url
 
 from jiceng.corpus import load_corpus
 from jiceng.errors import JicengError
@@ -39,6 +40,9 @@ def _teach_search_segmenter() -> None:
 class LibraryConfig(Config):
     corpus_dir = c.Optional(c.Type(str))  # default: settings.corpus_dir (JICENG_CORPUS_DIR)
     ask_url = c.Type(str, default="../")  # ask page, relative to the library root or absolute
+    # The 404 page answers at any depth, so its links must be absolute; without site_url mkdocs roots them
+    # at "/", where `jiceng serve` has the ask page, not the library (its styles would 404 in turn).
+    error_page_base = c.Type(str, default="/library/")
 
 
 class LibraryPlugin(BasePlugin[LibraryConfig]):
@@ -72,6 +76,16 @@ class LibraryPlugin(BasePlugin[LibraryConfig]):
         for page in self.library.pages:
             files.append(File.generated(config, page.uri, content=page.markdown))
         return files
+
+    def on_template_context(self, context, template_name, config):
+        # `mkdocs serve` sets site_url to where it serves, and a configured site_url says where the library
+        # lives: both root the 404 page's links correctly already.
+        if is_error_template(template_name) and not config.site_url:
+            base = self.config.error_page_base.rstrip("/") + "/"
+            context["base_url"] = base
+            context["extra_css"] = [normalize_url(path, None, base) for path in config.extra_css]
+            context["extra_javascript"] = [normalize_url(str(js), None, base) for js in config.extra_javascript]
+        return context
 
     def on_serve(self, server, config, builder):
         server.watch(str(self.corpus_path()))

