@@ -24,6 +24,13 @@ def ingest(
         False, "--prune", help="删除本次未见到的文档 / Remove documents not seen in this run."
     ),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON 报告 / Print the report as JSON."),
+    rebuild: bool = typer.Option(
+        False,
+        "--rebuild",
+        help="从头重建：只含本次文件，全部重新切分；模型或切分设置变了则全部重新向量化；重建期间服务仍用旧版本"
+        " / Build a new generation from scratch: only these files, every document re-chunked, vectors"
+        " recomputed unless model and chunking are unchanged; the server answers from the old one meanwhile.",
+    ),
 ) -> int:
     """导入文档（md、txt、docx、pdf、html），建立新的索引版本。/ Ingest documents into a new index generation.
 
@@ -32,7 +39,9 @@ def ingest(
     from jiceng.ingest.pipeline import ingest_paths
 
     settings = get_settings()
-    report = ingest_paths(paths or [settings.corpus_dir], settings, prune=prune, progress=not as_json)
+    report = ingest_paths(
+        paths or [settings.corpus_dir], settings, prune=prune, progress=not as_json, rebuild=rebuild
+    )
     if as_json:
         print(report.model_dump_json(indent=2))
     else:

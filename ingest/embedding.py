@@ -231,14 +231,16 @@ class CachedEmbedder:
         return dict(zip(texts, vectors))
 
     def embed_passages(
-        self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None
+        self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None, *, reuse: bool = True
     ) -> np.ndarray:
         """Embed passages in batches; cached ones are read, the rest computed and stored batch by batch.
 
-        ``on_progress(n)`` is called with the number of texts finished after each step.
+        ``on_progress(n)`` is called with the number of texts finished after each step. ``reuse=False``
+        reads nothing from the cache: every text is embedded again and its cached vector replaced.
         """
         keys = [content_key(self.model_id, "passage", t) for t in texts]
-        found = {k: np.frombuffer(v, dtype=np.float32) for k, v in self._cache.get_many(keys).items()}
+        cached = self._cache.get_many(keys) if reuse else {}
+        found = {k: np.frombuffer(v, dtype=np.float32) for k, v in cached.items()}
         todo = list({k: t for k, t in zip(keys, texts) if k not in found}.items())
         if on_progress and len(texts) > len(todo):
             on_progress(len(texts) - len(todo))

@@ -51,7 +51,12 @@ def _files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def ingest_paths(
-    paths: Iterable[Path | str], settings: Settings, *, prune: bool = False, progress: bool = True
+    paths: Iterable[Path | str],
+    settings: Settings,
+    *,
+    prune: bool = False,
+    progress: bool = True,
+    rebuild: bool = False,
 ) -> IngestReport:
     """Ingest files and folders into a new index generation and switch to it.
 
@@ -61,6 +66,8 @@ def ingest_paths(
     When nothing changed, no new generation is built, unless the current one lacks the in-memory graph
     the settings call for (``store.lacks_saved_graph``). With ``progress``, each stage reports to stderr
     (``jiceng.progress``: a live bar on a terminal, plain lines in a log).
+
+    ``rebuild`` builds a new generation from scratch (``_rebuild``) and ignores ``prune``.
     """
     began = time.perf_counter()
     report = IngestReport()
@@ -70,10 +77,12 @@ def ingest_paths(
             raise InputError(f"路径不存在：{path}", f"No such file or folder: {path}", code="path_missing")
     with store.ingest_lock(settings), progress_display(progress) as bar:
         store.remove_stale_generations(settings)
+        if rebuild:
+            return _rebuild(list(_files(paths)), settings, report, bar, began)
         previous = store.read_current(settings)
         # Old chunks are reusable only if they were cut and embedded the way this run would.
         reusable = previous is not None and previous.manifest["model_id"] == get_embedder(settings).model_id and (
-            previous.manifest["chunking"] == settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"})
+            previous.manifest["chunking"] == _chunking(settings)
         )
         old_docs = previous.documents if previous else {}
         old_chunks = _by_doc(previous.chunks) if previous else {}
@@ -112,6 +121,49 @@ def ingest_paths(
         report.chunks = sum(len(c) for c in chunks.values())
         report.seconds = round(time.perf_counter() - began, 3)
         return report
+
+
+def _chunking(settings: Settings) -> dict:
+    return settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"})
+
+
+def _rebuild(
+    files: list[Path], settings: Settings, report: IngestReport, bar: ProgressBar | None, began: float
+) -> IngestReport:
+    """A new generation from scratch: the documents loaded now and nothing else, every one chunked anew,
+    always written. The current generation is read for its manifest only (it may be what is broken): its
+    vectors' cache is trusted only when it was built with this model and this chunking; otherwise every
+    chunk is embedded again. Readers answer from the current generation until the pointer switches.
+    Nothing loaded: the index is left as it is."""
+    manifest = store.current_manifest(settings)
+    embedder = get_embedder(settings)
+    reuse = manifest is not None and (
+        manifest.get("model_id") == embedder.model_id and manifest.get("chunking") == _chunking(settings)
+    )
+    loaded, _failed = _load_files(files, settings, report, bar)
+    if not loaded:
+        raise InputError(
+            "没有读到任何文档，未重建，现有索引不变",
+            "No document could be loaded; nothing was rebuilt and the current index is unchanged",
+            code="rebuild_empty",
+        )
+    old_hashes = (manifest or {}).get("content_hashes", {})
+    for doc_id, doc in loaded.items():
+        report.added += doc_id not in old_hashes
+        report.unchanged += old_hashes.get(doc_id) == doc.content_hash
+        report.replaced += doc_id in old_hashes and old_hashes[doc_id] != doc.content_hash
+    report.removed = len(old_hashes.keys() - loaded.keys())
+    log.info(
+        "rebuilding the index from %d documents; embedding cache %s",
+        len(loaded),
+        "reused (same model and chunking)" if reuse else "ignored (model or chunking changed, or no readable index)",
+    )
+    chunks = {doc_id: chunk_document(doc, settings) for doc_id, doc in loaded.items()}
+    report.generation, report.embedded = _build(settings, loaded, chunks, bar, reuse_vectors=reuse)
+    report.documents = len(loaded)
+    report.chunks = sum(len(c) for c in chunks.values())
+    report.seconds = round(time.perf_counter() - began, 3)
+    return report
 
 
 def _by_doc(chunks: Iterable[Chunk]) -> dict[str, list[Chunk]]:
@@ -159,15 +211,23 @@ def _embed_sentences(
 
 
 def _build(
-    settings: Settings, documents: dict[str, Document], chunks: dict[str, list[Chunk]], bar: ProgressBar | None
+    settings: Settings,
+    documents: dict[str, Document],
+    chunks: dict[str, list[Chunk]],
+    bar: ProgressBar | None,
+    *,
+    reuse_vectors: bool = True,
 ) -> tuple[str, int]:
-    """Embed (through the cache) and write a new generation; returns (generation, chunks embedded)."""
+    """Embed (through the cache, read unless ``reuse_vectors`` is false) and write a new generation;
+    returns (generation, chunks embedded)."""
     embedder = get_embedder(settings)
     ordered_docs = sorted(documents.values(), key=lambda d: d.doc_id)
     all_chunks = [c for d in ordered_docs for c in chunks[d.doc_id]]
     texts = [index_text(documents[c.doc_id], c) for c in all_chunks]
     before = embedder.computed
-    vectors = embedder.embed_passages(texts, on_progress=stage(bar, "向量化 / embedding", len(texts)))
+    vectors = embedder.embed_passages(
+        texts, on_progress=stage(bar, "向量化 / embedding", len(texts)), reuse=reuse_vectors
+    )
     embedded = embedder.computed - before
     passes = 3 if store.uses_memory_index(settings, len(all_chunks)) else 2  # see build_generation
     indexing = stage(bar, "写入索引 / indexing", passes * len(all_chunks))

@@ -164,6 +164,18 @@ def read_current(settings: Settings) -> GenerationRecords | None:
     return read_generation(settings, generation) if generation else None
 
 
+def current_manifest(settings: Settings) -> dict | None:
+    """The current generation's manifest; ``None`` before the first ingest or when it cannot be read
+    (a rebuild must not depend on the index it replaces being intact)."""
+    try:
+        generation = current_generation(settings)
+        if not generation:
+            return None
+        return json.loads((generation_folder(settings, generation) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 @dataclass
 class IndexSnapshot:
     """One generation opened for reading: documents, chunks, BM25 and dense search."""

@@ -104,7 +104,7 @@ def stale_reason(settings: Settings, out: Path | None = None) -> str | None:
         if not root.is_dir():
             continue
         for path in (root, *root.rglob("*")):
-            if path.stat().st_mtime > built:
+            if "__pycache__" not in path.parts and path.stat().st_mtime > built:  # bytecode is no source
                 return f"{label} changed: {path}"
     if MKDOCS_YML.is_file() and MKDOCS_YML.stat().st_mtime > built:
         return f"{MKDOCS_YML} changed"

@@ -77,3 +77,47 @@ def test_ingest_into_a_log_reports_progress_as_plain_lines(tmp_path: Path) -> No
     for stage in ("读取文件 / loading: 2/2", "向量化 / embedding: 2/2", "写入索引 / indexing: "):
         assert any(line.startswith(f"[进度 / progress] {stage}") and "(100%)" in line for line in lines), stage
     assert "\x1b[" not in result.stderr  # no terminal control codes in a log
+
+
+def test_rebuild_while_a_server_answers_from_the_old_generation(tmp_path: Path) -> None:
+    import time
+
+    import httpx
+
+    from .conftest import running_api
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    topics = ["垃圾分类", "接诉即办", "功德银行", "养老驿站"]
+    for n, topic in enumerate(topics):
+        lines = [f"{topic}第{i}条：社区第{n}{i}号做法由居委会牵头，每月公示进展并听取居民意见。" for i in range(8)]
+        (docs / f"{n}.txt").write_text("\n".join(lines), encoding="utf-8")
+    data = tmp_path / "data"
+    first = _run("ingest", str(docs), "--json", data_dir=data)
+    assert first.returncode == 0, first.stderr
+    old = json.loads(first.stdout)["generation"]
+
+    env = {**os.environ, "JICENG_DATA_DIR": str(data)}
+    with running_api(tmp_path, env) as base:
+        # Another chunk size: nothing may come from the vector cache, so the rebuild takes a while.
+        rebuild = subprocess.Popen(
+            [JICENG, "ingest", str(docs), "--rebuild", "--json"],
+            env={**env, "JICENG_INGEST_CHUNK_CHARS": "120"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        seen_while_building: list[tuple[int, int, str]] = []
+        while rebuild.poll() is None:
+            search = httpx.get(f"{base}/search", params={"q": "功德银行", "k": 3}, timeout=30)
+            health = httpx.get(f"{base}/healthz", timeout=30).json()
+            seen_while_building.append((search.status_code, len(search.json()["results"]), health["generation"]))
+            time.sleep(0.2)
+        out, err = rebuild.communicate()
+        assert rebuild.returncode == 0, err
+        report = json.loads(out)
+        assert report["generation"] != old and report["embedded"] == report["chunks"] > 0
+
+        assert seen_while_building, "the rebuild finished before a single request"
+        assert all(status == 200 and passages > 0 for status, passages, _ in seen_while_building)
+        assert {generation for *_, generation in seen_while_building} <= {old, report["generation"]}
+        assert seen_while_building[0][2] == old
+        assert httpx.get(f"{base}/healthz", timeout=60).json()["generation"] == report["generation"]
+        assert httpx.get(f"{base}/search", params={"q": "功德银行"}, timeout=30).status_code == 200

@@ -130,3 +130,42 @@ def test_a_corpus_without_a_single_search_token_is_indexed_for_dense_search_only
     snapshot = open_current(settings)
     assert snapshot.bm25_search("的了是", 5) == []
     assert len(snapshot.dense_search(get_embedder(settings).embed_queries(["的了是"])[0], 5)) == report.chunks
+
+
+def test_rebuild_starts_from_scratch_and_reuses_vectors_only_for_the_same_model_and_chunking(
+    settings: Settings, folder: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "extra.txt").write_text("网格员每天巡查，发现问题当日上报。", encoding="utf-8")
+    first = ingest_paths([folder, other], settings, progress=False)
+    assert first.documents == 3
+
+    same = ingest_paths([folder], settings, progress=False, rebuild=True)
+    assert same.generation != first.generation  # always a new generation, even with nothing changed
+    assert (same.documents, same.unchanged, same.removed) == (2, 2, 1)  # only what was loaded now
+    assert same.embedded == 0  # same model and chunking: the cached vectors are the ones it would compute
+    snapshot = open_current(settings)
+    assert len(snapshot.documents) == 2 and "dezhi-policy" in snapshot.documents
+    assert not any(d.source_path.endswith("extra.txt") for d in snapshot.documents.values())
+    assert {c.doc_id for c in snapshot.chunks} == set(snapshot.documents)
+
+    # Chunks no longer than 300 characters are the same texts at 400: only the setting differs. A plain
+    # ingest would take their vectors from the cache; a rebuild embeds every one again.
+    wider = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"chunk_chars": 400})})
+    rebuilt = ingest_paths([folder], wider, progress=False, rebuild=True)
+    assert [c.text for c in open_current(wider).chunks] == [c.text for c in snapshot.chunks]
+    assert rebuilt.embedded == rebuilt.chunks > 0
+    assert open_current(wider).manifest["chunking"]["chunk_chars"] == 400
+
+
+def test_rebuild_with_nothing_loadable_keeps_the_index(settings: Settings, folder: Path, tmp_path: Path) -> None:
+    from jiceng.errors import InputError
+
+    first = ingest_paths([folder], settings, progress=False)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "scan.pdf").write_bytes(b"%PDF-1.4 not a pdf")
+    with pytest.raises(InputError, match="unchanged"):
+        ingest_paths([broken], settings, progress=False, rebuild=True)
+    assert current_generation(settings) == first.generation
