@@ -50,6 +50,8 @@ QUESTION_WORDS = frozenset(
         "多久", "之后", "以后", "一般", "几名", "哪家", "哪位", "指", "叫", "叫做", "情况", "多长时间", "多长", "多少钱",
         # "…表现在哪里 / 体现在哪些方面" ask for particulars: the frame is no topic (a "表现:" line elsewhere is no answer)
         "表现", "体现", "方面", "类型", "种类",
+        # "…的目的是什么 / 有什么好处" ask for a reason: the frame is no topic either
+        "目的", "用处", "好处",
     ]
 )
 # A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传).
@@ -98,14 +100,21 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb.
 _HOW = re.compile(
-    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|"
+    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [
     ("measure", _HOW),
     ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
-    ("problem", re.compile(r"为什么|为何|原因|表现|难题|问题|挑战|短板|困难|(?i:\b(?:why|problems?|challenges?|show|manifest)\b)")),
+    # Why and what-for: answered by the sentence that states a purpose, a cause, an effect or the problem
+    # the thing answers (a case's 背景), not by the sentence that says what the thing is.
+    ("reason", re.compile(r"为什么|为何|原因|目的|意义|作用|好处|用处|(?i:\b(?:why|purpose|what for)\b)")),
+    ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
 ]
+# The kinds of line, section or sentence that answer each asked kind.
+_ANSWERED_BY = {
+    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem"}, "reason": {"reason", "effect", "problem"},
+}
 _SECTION_KINDS = [
     ("measure", re.compile(r"对策|建议|做法|方法|措施|路径|举措|应对")),
     ("effect", re.compile(r"成效|成果|效果")),
@@ -123,6 +132,8 @@ _SENTENCE_KINDS = [
         r"成功|显著|大幅|(?:提升|提高|增强|改善|缩短|实现|取得)了|满意度|(?:提升|提高|增长|下降|降低|减少|缩短)(?:至|到)?\s*\d"
     )),
     ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境")),
+    # Purpose and cause markers of Chinese prose (为了, 旨在, 以便, 从而, 确保, 因为, 由于, 导致 …).
+    ("reason", re.compile(r"为了|旨在|目的|以便|从而|确保|保障|有利于|因为|由于|导致|使得|意义在于")),
 ]
 # A sentence opening with one of these leans on the sentence before it (同时,赋予… says "as well as" what?).
 _CONNECTIVE = re.compile(r"(?:同时|此外|另外|并且|而且|因此|所以|但是|但|然而|其中|对此|为此|这些|这一|这|该|此)[,，]?")
@@ -509,12 +520,13 @@ def _kind_fit(question: Question, folded: str, line: str, section: str) -> float
     fit = 0.2 if any(p in folded for p in question.phrases) else 0.0
     if question.kind is None:
         return fit
+    answering = _ANSWERED_BY[question.kind]
     if kind := _LABEL_KINDS.get(_label_of(line)):
-        return fit + (LABEL_FIT if kind == question.kind else -LABEL_FIT)
+        return fit + (LABEL_FIT if kind in answering else -LABEL_FIT)
     if kind := _section_kind(section):
-        fit += SECTION_FIT if kind == question.kind else -SECTION_FIT
+        fit += SECTION_FIT if kind in answering else -SECTION_FIT
     if kind := next((kind for kind, says in _SENTENCE_KINDS if says.search(folded)), None):
-        fit += SENTENCE_FIT if kind == question.kind else -SENTENCE_FIT
+        fit += SENTENCE_FIT if kind in answering else -SENTENCE_FIT
     return fit
 
 
