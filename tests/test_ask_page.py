@@ -173,7 +173,7 @@ def test_abstention_and_errors_are_shown_plainly(server, browser):
     from selenium.webdriver.common.by import By
 
     question = "朝阳区邻里节花了多少经费？"
-    api = httpx.post(server + "/ask", json={"question": question}).json()
+    api = httpx.post(server + "/ask", json={"question": question}, timeout=60).json()
     browser.get(server + "/")
     browser.find_element(By.ID, "question").send_keys(question)
     browser.find_element(By.ID, "ask-button").click()
@@ -192,7 +192,7 @@ def test_abstention_and_errors_are_shown_plainly(server, browser):
     _wait_for_result(browser, ("error",))
     error = browser.find_element(By.ID, "error")
     assert error.is_displayed() and not browser.find_element(By.ID, "result").is_displayed()
-    expected = httpx.post(server + "/ask", json={"question": too_long}).json()["error"]["message"]
+    expected = httpx.post(server + "/ask", json={"question": too_long}, timeout=60).json()["error"]["message"]
     assert expected in error.text
     browser.save_screenshot(str(ARTIFACTS / "ask-page-error.png"))
 
