@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import unicodedata
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,8 +87,30 @@ class FeedbackCreated(BaseModel):
     id: int
 
 
+def _check_text(name_zh: str, name_en: str, text: str, *, lines: bool) -> None:
+    """No lone surrogates (a JSON "\\ud800" escape: SQLite cannot store them) and no control characters."""
+    if any(unicodedata.category(ch) == "Cs" for ch in text):
+        raise InputError(
+            f"{name_zh}中含有无法识别的字符，请使用 UTF-8 编码", f"the {name_en} is not valid UTF-8", code="bad_encoding"
+        )
+    allowed = "\t\n\r" if lines else ""
+    if any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in allowed for ch in text):
+        raise InputError(
+            f"{name_zh}中含有控制字符，请删除后重试", f"the {name_en} contains control characters", code="bad_input"
+        )
+
+
 def check_feedback(body: FeedbackIn, settings: Settings) -> FeedbackIn:
     """Bounds from the settings, in Chinese and English; the question and the note are stored stripped."""
+    _check_text("问题", "question", body.question, lines=True)
+    _check_text("纠错说明", "note", body.note or "", lines=True)
+    for citation in body.citations:
+        # Quotes are document text, which may hold any character but a lone surrogate.
+        _check_text("引文", "citation", citation.doc_id, lines=False)
+        if any(unicodedata.category(ch) == "Cs" for ch in citation.quote):
+            raise InputError("引文中含有无法识别的字符", "a citation quote is not valid UTF-8", code="bad_encoding")
+    if body.generation is not None:
+        _check_text("索引版本", "generation", body.generation, lines=False)
     question = body.question.strip()
     if not question:
         raise InputError("问题不能为空", "the question is empty", code="empty_question")

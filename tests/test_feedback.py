@@ -95,11 +95,15 @@ def test_list_is_newest_first_with_limit_and_offset(tmp_path):
         ({"question": "  ", "rating": "up"}, 400, "empty_question"),
         ({"question": "问", "rating": "up", "citations": [{**CITATION, "start": 9, "end": 3}]}, 422, "bad_request"),
         ({"question": "问", "rating": "up", "ip": "1.2.3.4"}, 422, "bad_request"),
+        ({"question": "问\ud800", "rating": "up"}, 400, "bad_encoding"),
+        ({"question": "问", "rating": "down", "note": "错\x00"}, 400, "bad_input"),
+        ({"question": "问", "rating": "up", "citations": [{**CITATION, "quote": "\udfff"}]}, 422, "bad_request"),
     ],
 )
 def test_bad_feedback_is_a_4xx_in_the_usual_shape(tmp_path, body, status, code):
     client = _client(_settings(tmp_path / "data"))
-    _assert_error(client.post("/feedback", json=body), status, code)
+    sent = json.dumps(body)  # ASCII with \u escapes, as a browser's JSON.stringify sends a lone surrogate
+    _assert_error(client.post("/feedback", content=sent, headers={"Content-Type": "application/json"}), status, code)
     assert client.get("/feedback", headers={"X-API-Key": KEY}).json()["total"] == 0
 
 
