@@ -102,7 +102,8 @@ async def post_feedback(body: FeedbackIn, request: Request, settings: AppSetting
 def get_feedback(
     settings: AppSettings,
     limit: Annotated[int, Query(ge=1, le=500, description="条数 / entries per page")] = 50,
-    offset: Annotated[int, Query(ge=0, description="跳过 / entries to skip")] = 0,
+    # Bounded: SQLite's integers are 64-bit, and a larger offset was an OverflowError (a 500).
+    offset: Annotated[int, Query(ge=0, le=2**31, description="跳过 / entries to skip")] = 0,
 ) -> FeedbackPage:
     """反馈列表，最新的在前 / Feedback entries, newest first. Needs ``X-API-Key``."""
     return list_feedback(settings, limit=limit, offset=offset)
