@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jiceng.errors import JicengError
 from jiceng.qa.routes_admin import admin_router
+from jiceng.qa.routes_feedback import feedback_router, page_config_router
 from jiceng.qa.schemas import (
     AskRequest,
     AskResponse,
@@ -198,7 +199,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = QAService(settings)
     _install_error_handlers(app)
-    for router in (qa_router, documents_router, health_router, admin_router):
+    for router in (qa_router, documents_router, health_router, admin_router, feedback_router, page_config_router):
         app.include_router(router)
     if settings.server.cors_origins:  # off unless origins are configured: the ask page is same-origin
         app.add_middleware(

@@ -43,6 +43,13 @@ class BusyError(JicengError):
     http_status = 409
 
 
+class RateLimitedError(JicengError):
+    """Too many requests from one client in a short time: retry after a while."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
 class IndexMissingError(JicengError):
     """No index generation exists yet: run ``jiceng ingest`` first."""
 

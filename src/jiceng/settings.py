@@ -83,6 +83,16 @@ class ServerSettings(_Section):
     max_upload_mb: float = Field(20.0, gt=0)
 
 
+class FeedbackSettings(_Section):
+    """Readers' thumbs-up / thumbs-down (``POST /feedback``), kept in ``data_dir/feedback.sqlite3``."""
+
+    rate_per_minute: int = Field(
+        10, ge=1, le=10000, description="Feedback posts per client IP per minute (in memory, per server process)."
+    )
+    note_max_chars: int = Field(1000, ge=1, le=100000, description="Longest correction note (纠错) accepted.")
+    max_citations: int = Field(20, ge=0, le=1000, description="Most citations one feedback entry may carry.")
+
+
 class LLMSettings(_Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8080/v1")
     model: str | None = None
@@ -113,6 +123,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @classmethod
     def settings_customise_sources(
