@@ -189,7 +189,7 @@ def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> 
 
 
 def test_naive_build_keeps_passage_vectors_only_when_embeddings_are_reused(tmp_path: Path) -> None:
-    from jiceng.bench.baselines import NaiveLlamaIndex, build_baseline
+    from bench.baselines import NaiveLlamaIndex, build_baseline
     from jiceng.ingest.embedding import get_embedder
     from jiceng.settings import Settings
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 from jiceng.errors import BackendUnavailableError, IndexMissingError
 from jiceng.ingest import store
 from jiceng.ingest.pipeline import ingest_paths, remove_documents

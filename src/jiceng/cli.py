@@ -60,7 +60,7 @@ _COMMAND_MODULES = (
     "jiceng.qa.cli",
     "jiceng.site.cli",
     "jiceng.evals.cli",
-    "jiceng.bench.cli",
+    "jiceng.bench_command",
     "jiceng.corpus",
 )
 
