@@ -228,7 +228,7 @@ def _build_memory_index(
     """An HNSW index (faiss) over ``vectors`` scaled to unit length, for search in memory: row i = chunk
     i, and the inner product of unit vectors is the cosine Chroma reports. A Chroma query costs about a
     millisecond whatever the collection's size, and so does a full scan of 10k vectors once the model has
-    evicted the CPU caches; this index answers in a few tenths of one (``python bench/memory_search.py``).
+    evicted the CPU caches; this index answers in a fraction of that (docs/benchmarks.md).
     The same vectors give the same graph (added in the same batches, on one thread). ``on_progress(n)``
     after each batch of ``n``."""
     faiss = _faiss()
