@@ -26,9 +26,7 @@ from jiceng.qa.feedback import (
     check_feedback,
     list_feedback,
 )
-from jiceng.qa.routes_admin import require_api_key
-from jiceng.qa.schemas import ErrorBody
-from jiceng.settings import Settings
+from jiceng.qa.deps import AppSettings, error_responses, require_api_key
 
 WINDOW_S = 60.0
 MAX_TRACKED_CLIENTS = 10_000  # the least recently seen are forgotten first, so memory stays bounded
@@ -61,13 +59,6 @@ class RateLimiter:
 _limiter_lock = threading.Lock()
 
 
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-AppSettings = Annotated[Settings, Depends(_settings)]
-
-
 def _limiter(request: Request) -> RateLimiter:
     """The app's limiter, made on first use (one per app, so each test app starts afresh)."""
     with _limiter_lock:
@@ -78,8 +69,9 @@ def _limiter(request: Request) -> RateLimiter:
         return limiter
 
 
-ERRORS = {s: {"model": ErrorBody} for s in (400, 401, 403, 422, 429)}
-feedback_router = APIRouter(prefix="/feedback", tags=["反馈 / feedback"], responses=ERRORS)
+feedback_router = APIRouter(
+    prefix="/feedback", tags=["反馈 / feedback"], responses=error_responses(400, 401, 403, 422, 429)
+)
 page_config_router = APIRouter(tags=["状态 / health"])
 
 

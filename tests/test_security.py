@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jiceng.bench.load import Server, free_port
+from bench.load import Server, free_port
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 

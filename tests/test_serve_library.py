@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 
 from .conftest import CORPUS_DIR
 

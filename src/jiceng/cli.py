@@ -61,7 +61,7 @@ _COMMAND_MODULES = (
     "jiceng.qa.feedback_cli",
     "jiceng.site.cli",
     "jiceng.evals.cli",
-    "jiceng.bench.cli",
+    "jiceng.bench_command",
     "jiceng.corpus",
 )
 

@@ -62,3 +62,12 @@ class BackendUnavailableError(JicengError):
 
     code = "backend_unavailable"
     http_status = 503
+
+
+class Refused(JicengError):
+    """A write refused before anything changed, with the HTTP status that says why (413 too large, 415 a
+    type not accepted, 409 a clash, 401/403 no key); the CLI shows it like any other error."""
+
+    def __init__(self, status: int, code: str, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, code=code)
+        self.http_status = status

@@ -61,7 +61,7 @@ class RetrievalSettings(_Section):
         100_000,
         ge=0,
         description="Up to this many chunks, the ingest saves an HNSW graph (faiss) of the vectors with the index, "
-        "and each process that opens it searches it in memory (~1.8 MB per 1,000 chunks per process), with no "
+        "and each process that opens it searches it in memory (its memory grows with the chunks), with no "
         "per-query Chroma call; above it, Chroma's HNSW index answers. 0 = always Chroma.",
     )
 
