@@ -1,35 +1,35 @@
 """One client, one request at a time: /ask latency, the server's own total and embed time, and the gap
 between them (HTTP + uvicorn + FastAPI + the client), for A/B runs of the request path.
 
-    python bench/sequential_ask.py http://127.0.0.1:8765 [N] [--synthetic]
+    python -m bench.sequential_ask http://127.0.0.1:8765 [N] [--synthetic | --set SET.jsonl]
 
-Questions come from the gold set, or with ``--synthetic`` from the benchmark's generator (for a server
-on a ``jiceng bench`` corpus); none is repeated, so no cache helps. The first five warm the server.
+Questions come from an eval set (default: the bundled gold set), or with ``--synthetic`` from the
+benchmark's generator (for a server on a ``jiceng bench`` corpus); none is repeated, so no cache helps.
+The first five warm the server.
 """
 
 from __future__ import annotations
 
-import json
+import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-GOLD = Path(__file__).resolve().parents[1] / "evals" / "sets" / "gold.jsonl"
+from jiceng.evals.goldset import load_eval_set
 
 
-def questions(synthetic: bool) -> list[str]:
+def questions(synthetic: bool, set_path: Path | None = None) -> list[str]:
     if synthetic:
-        from jiceng.bench.synthetic import questions as generated
+        from bench.synthetic import questions as generated
 
         return generated(1000, seed=1)
-    return [json.loads(line)["question"] for line in GOLD.read_text(encoding="utf-8").splitlines() if line]
+    return [item.question for item in load_eval_set(set_path)]
 
 
-def main(base: str, n: int = 55, synthetic: bool = False) -> None:
-    asked = questions(synthetic)
+def main(base: str, n: int = 55, synthetic: bool = False, set_path: Path | None = None) -> None:
+    asked = questions(synthetic, set_path)
     with httpx.Client(timeout=30) as client:
         for question in asked[:5]:
             client.post(f"{base}/ask", json={"question": question + "？"})
@@ -51,6 +51,10 @@ def main(base: str, n: int = 55, synthetic: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    flags = {a for a in sys.argv[2:] if a.startswith("--")}
-    numbers = [int(a) for a in sys.argv[2:] if not a.startswith("--")]
-    main(sys.argv[1], *numbers[:1], synthetic="--synthetic" in flags)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("url")
+    parser.add_argument("n", type=int, nargs="?", default=55)
+    parser.add_argument("--synthetic", action="store_true")
+    parser.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
+    args = parser.parse_args()
+    main(args.url, args.n, synthetic=args.synthetic, set_path=args.set)

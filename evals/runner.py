@@ -82,7 +82,7 @@ class NaiveTarget:
         from llama_index.core import Document as LlamaDocument
         from llama_index.core import VectorStoreIndex
 
-        from jiceng.bench.baselines import llama_embed_model, llama_settings_offline
+        from jiceng.evals.naive import llama_embed_model, llama_settings_offline
 
         # llama-index announces its MockLLM on stdout, which must stay clean for --json.
         with contextlib.redirect_stdout(sys.stderr):

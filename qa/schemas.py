@@ -57,7 +57,7 @@ class AskResponse(BaseModel):
     @staticmethod
     def json_of(answer: Answer) -> str:
         """``AskResponse.of(answer)``'s JSON, written by the answer's own serialiser in one pass without
-        building the response model: 0.01 ms against 0.06 per answer."""
+        building the response model, which costs several times as much per answer."""
         return answer.model_dump_json(exclude={"passages": {"__all__": _PASSAGE_INTERNAL}})
 
 

@@ -14,6 +14,7 @@ from mkdocs.config.base import Config
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import BasePlugin, event_priority
 from mkdocs.structure.files import File, Files
+from mkdocs.structure.nav import Link, Navigation
 from mkdocs.utils import is_error_template, normalize_url
 
 from jiceng.corpus import load_corpus
@@ -35,6 +36,9 @@ def _teach_search_segmenter() -> None:
     for word, *rest in entries:
         if not any(other != word and other in word for other in words):
             jieba.add_word(word, int(rest[0]) if rest else None)
+
+
+ASK_TAB = "问答 / Ask"
 
 
 class LibraryConfig(Config):
@@ -76,6 +80,13 @@ class LibraryPlugin(BasePlugin[LibraryConfig]):
         for page in self.library.pages:
             files.append(File.generated(config, page.uri, content=page.markdown))
         return files
+
+    def on_nav(self, nav: Navigation, config, files: Files) -> Navigation:
+        # Added after mkdocs validated the nav (a relative link outside the site is "not found" to it, an error
+        # under --strict): a last tab back to the ask page, which `jiceng serve` has at "/" above /library/.
+        # A relative ask_url is taken from the library root, as mkdocs' `url` filter takes nav links.
+        nav.items.append(Link(ASK_TAB, self.config.ask_url))
+        return nav
 
     def on_template_context(self, context, template_name, config):
         # `mkdocs serve` sets site_url to where it serves, and a configured site_url says where the library

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 from jiceng.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

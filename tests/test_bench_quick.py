@@ -38,7 +38,7 @@ def _sane_latency(summary: dict, n: int) -> None:
     assert summary["qps"] > 0
 
 
-@pytest.mark.timeout(1800)  # the run's own limit below: ~8 min on an idle 2-core machine, over 10 when it is slow
+@pytest.mark.timeout(1800)  # the run's own limit below: minutes on an idle 2-core machine, more when it is slow
 def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: Path, capsys) -> None:
     # What issue #8 asks CI to run: `jiceng bench --quick` (1k chunks), through the CLI a user types.
     done = subprocess.run(
@@ -126,7 +126,7 @@ def _bench_in_background(tmp_path: Path, *args: str) -> Iterator[tuple[subproces
 
 def _children(tree: psutil.Process, word: str) -> list[psutil.Process]:
     """The bench's descendants with ``word`` in their command line (a job that just ended is a zombie
-    until the bench reaps it, and has none: CI, 2026-11-27)."""
+    until the bench reaps it, and has none, as seen in CI)."""
     return [p for p in tree.children(recursive=True) if word in _cmdline(p)]
 
 
@@ -189,7 +189,7 @@ def test_bench_cli_rejects_an_unknown_size_in_both_languages(tmp_path: Path) -> 
 
 
 def test_naive_build_keeps_passage_vectors_only_when_embeddings_are_reused(tmp_path: Path) -> None:
-    from jiceng.bench.baselines import NaiveLlamaIndex, build_baseline
+    from bench.baselines import NaiveLlamaIndex, build_baseline
     from jiceng.ingest.embedding import get_embedder
     from jiceng.settings import Settings
 

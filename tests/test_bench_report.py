@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jiceng.bench.report import markdown_report
-from jiceng.bench.runner import check_targets
+from bench.report import markdown_report
+from bench.runner import check_targets
 
 LATENCY = {"n": 20, "p50_ms": 18.0, "p95_ms": 26.0, "p99_ms": 30.0, "qps": 45.0, "errors": 0}
 

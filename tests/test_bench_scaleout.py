@@ -11,8 +11,8 @@ import httpx
 import psutil
 import pytest
 
-from jiceng.bench import synthetic
-from jiceng.bench.load import ENDPOINTS, Server, drive, free_port
+from bench import synthetic
+from bench.load import ENDPOINTS, Server, drive, free_port
 
 pytestmark = pytest.mark.slow
 CHROMA = Path(sys.executable).parent / "chroma"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from jiceng.bench import synthetic
+from bench import synthetic
 from jiceng.text import sentence_spans
 
 

@@ -42,8 +42,8 @@ def test_a_thing_the_sources_never_name_is_abstained_on_though_the_rest_is_there
 
 def test_an_unknown_word_that_names_no_thing_still_gets_an_answer(service):
     # 身边 (beside one) is in no source either, but is no noun: the asker's own wording. This is the
-    # answerer's rule, so the passage that answers must be in view: with a fresh install on 2026-11-28
-    # it ranked 6th (fused score 0.509 against 0.511 for the 5th), so the answerer reads ten.
+    # answerer's rule, so the passage that answers must be in view: on a fresh install it ranked just
+    # below the 5th (fused scores a hair apart), so the answerer reads ten.
     answer = service.ask("群众怎样上报身边的问题？", top_k=10)
     assert not answer.abstained and "民呼我为" in answer.answer
 

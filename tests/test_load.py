@@ -19,7 +19,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from jiceng.bench.load import ask, drive, search, stop_signals_held, wait_or_kill
+from bench.load import ask, drive, search, stop_signals_held, wait_or_kill
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 

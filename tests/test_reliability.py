@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from jiceng.bench.load import Server, free_port
+from bench.load import Server, free_port
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.settings import Settings
 
@@ -147,14 +147,17 @@ def test_bad_ask_requests_get_a_4xx_with_a_code_and_a_chinese_message(api, reque
         ("/documents/..%2F..%2F..%2Fetc%2Fpasswd", 404, "http_404"),
         ("/documents/%2e%2e%2f%2e%2e%2fetc%2fpasswd", 404, "http_404"),
         ("/documents/%FF%FE", 404, "not_found"),
-        ("/library/..%2F..%2F..%2Fetc%2Fpasswd", 404, "http_404"),
+        ("/library/..%2F..%2F..%2Fetc%2Fpasswd", 404, None),  # the built library answers with its own 404 page
         ("/..%2F..%2F..%2F..%2Fetc%2Fpasswd", 404, "http_404"),
         ("/%2e%2e/%2e%2e/%2e%2e/etc/passwd", 404, "http_404"),
     ],
 )
 def test_bad_queries_and_path_traversal_get_a_4xx(api, path, status, code):
     response = api.get(path)
-    assert_error(response, status, code)
+    if code is None:  # under /library/ a miss gets the case library's styled 404 page, not the JSON error
+        assert response.status_code == status and response.headers["content-type"].startswith("text/html")
+    else:
+        assert_error(response, status, code)
     assert "root:" not in response.text
 
 

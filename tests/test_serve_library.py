@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import httpx
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 
 from .conftest import CORPUS_DIR
 
@@ -61,7 +61,7 @@ def test_serve_builds_the_missing_library_and_rebuilds_it_only_when_the_corpus_c
 
     with jiceng_serve(data, corpus, log) as base:  # no `jiceng site build` before
         home = httpx.get(f"{base}/library/", timeout=30)
-        assert home.status_code == 200 and "基层治理案例库" in home.text
+        assert home.status_code == 200 and "基层治理知识库" in home.text
         assert httpx.get(f"{base}/library/cases/chaoyang-shequ-linlijie/", timeout=30).status_code == 200
     assert "building the case library (not built yet)" in log.read_text()
     assert "case library built" in log.read_text()
@@ -92,7 +92,7 @@ def test_library_404_page_is_styled_under_library(tmp_path: Path) -> None:
         script = re.search(r'<script src="([^"]+bundle[^"]+)"', missing.text).group(1)
         assert httpx.get(base + script, timeout=30).status_code == 200
         # The header's home link, resolved as a browser does ("/library/." is the library's home).
-        home = re.search(r'<a href="([^"]+)" title="基层治理案例库"', missing.text).group(1)
+        home = re.search(r'<a href="([^"]+)" title="基层治理知识库"', missing.text).group(1)
         assert home.startswith("/library/")
         assert httpx.get(urljoin(str(missing.url), home), timeout=30).status_code == 200
 

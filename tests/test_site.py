@@ -243,6 +243,28 @@ def test_ask_link_goes_to_the_ask_page_above_the_library_with_the_question(sampl
     assert urlsplit(urljoin("http://h/library/cases/linli-sample/", href)).path == "/"
 
 
+def test_every_page_has_a_tab_back_to_the_ask_page_under_one_name(sample):
+    """One knowledge base: the library carries the ask page's name and a link back to it ("/") on every
+    page, the 404 page included (served at any depth under /library/)."""
+    from urllib.parse import urljoin
+
+    out, _, _ = sample
+    pages = {
+        "/library/": out / "index.html",
+        "/library/cases/linli-sample/": out / page_path("case", "linli-sample") / "index.html",
+        "/library/no/such/page/": out / "404.html",
+    }
+    for served_at, html in pages.items():
+        soup = BeautifulSoup(html.read_text(encoding="utf-8"), "html.parser")
+        tabs = [a for a in soup.select("a.md-tabs__link") if a.get_text(strip=True) == "问答 / Ask"]
+        assert tabs, f"no tab back to the ask page on {served_at}"
+        assert urlsplit(urljoin("http://h" + served_at, tabs[0]["href"])).path == "/", (served_at, tabs[0]["href"])
+        assert soup.select_one("a.md-header__button.md-logo")["title"] == "基层治理知识库"
+    css = (out / "jiceng.css").read_text(encoding="utf-8")
+    assert "--md-primary-fg-color: #b3261e" in css  # the ask page's --accent
+    assert "--accent: #b3261e" in (REPO / "qa" / "static" / "style.css").read_text(encoding="utf-8")
+
+
 def test_policy_page_keeps_heading_hierarchy(sample):
     out, _, _ = sample
     soup = soup_of(out, "policy", "policy-sample")

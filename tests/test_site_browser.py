@@ -87,8 +87,8 @@ def linlijie():
 
 def test_home_page_for_trainers(browser, server):
     browser.get(f"{server}/library/")
-    assert "基层治理案例库" in browser.title
-    assert browser.find_element("css selector", "article h1").text.startswith("基层治理案例库")
+    assert "基层治理知识库" in browser.title
+    assert browser.find_element("css selector", "article h1").text.startswith("案例库")
     cards = browser.find_elements("css selector", ".grid.cards li a")
     assert len(cards) >= 3 and all("/library/cases/" in a.get_attribute("href") for a in cards)
     browser.save_screenshot(str(ARTIFACTS / "library-home.png"))

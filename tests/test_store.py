@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jiceng.bench.load import free_port
+from bench.load import free_port
 from jiceng.errors import BackendUnavailableError, IndexMissingError
 from jiceng.ingest import store
 from jiceng.ingest.pipeline import ingest_paths, remove_documents
@@ -303,7 +303,7 @@ def test_a_reader_loads_the_graph_the_ingest_saved_and_rebuilds_one_it_cannot_re
     settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Server processes read the in-memory index's graph from the generation instead of each building it
-    (seconds at 20k chunks, over a minute at 100k); a damaged or missing file costs that build, not an answer."""
+    (a build that grows to minutes at large indexes); a damaged or missing file costs that build, not an answer."""
     folder = _folder(
         tmp_path / "docs",
         {"a.txt": "红白理事会抵制高价彩礼。", "b.txt": "网格员每天巡查社区。", "c.txt": "接诉即办，快速响应群众诉求。"},

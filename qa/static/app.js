@@ -9,10 +9,20 @@
   const button = $("ask-button");
   const modeLlm = $("mode-llm");
 
+  const HISTORY_KEY = "jiceng.ask.history";
+  const HISTORY_MAX = 12;
+  const FILTER_FIELDS = ["kind", "region", "path", "tags"];
+  const KIND_LABELS = { case: "案例", policy: "政策文件", user: "上传文件" };
   const TIMING_LABELS = {
-    normalise: "规范化", retrieve: "检索", retrieval: "检索", bm25: "关键词检索", dense: "向量检索", embed: "向量化",
-    fuse: "融合", rerank: "重排", answer: "作答", llm: "大模型", total: "共计",
+    cache: "缓存命中（重复的问题）", normalise: "规范化问题", embed: "问题向量化", dense: "向量检索",
+    bm25: "关键词检索", fuse: "结果融合", rank: "排序", retrieve: "检索", retrieval: "检索", rerank: "重排",
+    answer: "组织答案", llm: "大模型撰写与核对", total: "共计",
   };
+
+  // Limits of this server (GET /config); until it answers, the usual defaults.
+  const limits = { max_question_chars: 500, feedback_note_max_chars: 1000, feedback_max_citations: 20 };
+  // The answer on screen, for copying and feedback.
+  let current = null;
 
   // Build an element; `props` are DOM properties (className, href, id, ...), children strings become text.
   function el(tag, props, ...children) {
@@ -27,6 +37,9 @@
   // Links come from the server; anything but a same-site path (e.g. "javascript:") becomes inert.
   function safeHref(url) { return typeof url === "string" && /^\/(?!\/)/.test(url) ? url : "#"; }
 
+  // Characters as the server counts them (code points), of the text that will be sent.
+  function charCount(text) { return Array.from(text.trim()).length; }
+
   function setStatus(text) { $("status").textContent = text; }
 
   function showError(message) {
@@ -36,17 +49,155 @@
     $("result").hidden = true;
   }
 
+  function errorMessage(data, response) {
+    const message = data && data.error && data.error.message;
+    return message || `服务返回错误（HTTP ${response.status}），请稍后再试。`;
+  }
+
+  // --- question box: counter, limit, empty question -------------------------------------------------
+
+  function questionProblem(question) {
+    const n = charCount(question);
+    if (n === 0) return "请先输入问题，例如：什么是功德银行？";
+    if (n > limits.max_question_chars) {
+      return `问题太长：现有 ${n} 字，最多 ${limits.max_question_chars} 字，请删减 ${n - limits.max_question_chars} 字后再提问。`;
+    }
+    return "";
+  }
+
+  function showQuestionMessage(text, kind) {
+    const box = $("question-msg");
+    box.textContent = text;
+    box.dataset.kind = text ? kind || "" : "";
+    box.hidden = !text;
+    input.classList.toggle("invalid", Boolean(text));
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+  }
+
+  function updateCounter() {
+    const n = charCount(input.value);
+    const over = n > limits.max_question_chars;
+    const counter = $("counter");
+    counter.textContent = `${n} / ${limits.max_question_chars} 字`;
+    counter.classList.toggle("over", over);
+    // Past the limit say so at once, and take it back once the text fits; nothing is cut off.
+    if (over) showQuestionMessage(questionProblem(input.value), "over");
+    else if ($("question-msg").dataset.kind === "over" || n > 0) showQuestionMessage("");
+  }
+
+  // --- filters -------------------------------------------------------------------------------------
+
+  function selectedFilters() {
+    const filters = {};
+    for (const field of FILTER_FIELDS) {
+      const value = $(`filter-${field}`).value;
+      if (value) filters[field] = [value];
+    }
+    return filters;
+  }
+
+  function describeFilters(filters) {
+    return Object.entries(filters)
+      .map(([field, values]) => values.map((v) => (field === "kind" ? KIND_LABELS[v] || v : v)).join("、"))
+      .join(" · ");
+  }
+
+  function updateFiltersSummary() {
+    const text = describeFilters(selectedFilters());
+    $("filters-active").textContent = text ? `（已选：${text}）` : "";
+  }
+
+  function fillSelect(field, values, label) {
+    const select = $(`filter-${field}`);
+    const options = [...values.entries()]
+      .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], "zh-CN"))
+      .map(([value, count]) => {
+        const option = el("option", { value: value }, `${label ? label(value) : value}（${count}）`);
+        return option;
+      });
+    select.replaceChildren(el("option", { value: "" }, "全部"), ...options);
+  }
+
+  // Values offered are those of the indexed documents (GET /documents metadata), with their counts.
+  async function loadFilterValues() {
+    let documents;
+    try {
+      const response = await fetch("documents");
+      if (!response.ok) return;
+      documents = await response.json();
+    } catch (err) { return; }
+    const counts = { kind: new Map(), region: new Map(), path: new Map(), tags: new Map() };
+    const bump = (field, value) => {
+      if (typeof value === "string" && value.trim()) counts[field].set(value, (counts[field].get(value) || 0) + 1);
+    };
+    for (const doc of documents) {
+      const meta = doc.metadata || {};
+      bump("kind", doc.kind);
+      bump("region", meta.region);
+      for (const field of ["path", "tags"]) {
+        const values = Array.isArray(meta[field]) ? meta[field] : [meta[field]];
+        for (const value of values) bump(field, value);
+      }
+    }
+    fillSelect("kind", counts.kind, (v) => KIND_LABELS[v] || v);
+    for (const field of ["region", "path", "tags"]) fillSelect(field, counts[field]);
+    for (const field of FILTER_FIELDS) {
+      const select = $(`filter-${field}`);
+      select.disabled = counts[field].size === 0;
+      select.addEventListener("change", updateFiltersSummary);
+    }
+  }
+
+  // --- local history -------------------------------------------------------------------------------
+
+  function readHistory() {
+    try {
+      const items = JSON.parse(localStorage.getItem(HISTORY_KEY) || "[]");
+      return Array.isArray(items) ? items.filter((q) => typeof q === "string" && q) : [];
+    } catch (err) { return []; }
+  }
+
+  function remember(question) {
+    const items = [question, ...readHistory().filter((q) => q !== question)].slice(0, HISTORY_MAX);
+    try { localStorage.setItem(HISTORY_KEY, JSON.stringify(items)); } catch (err) { /* storage off: no history */ }
+    renderHistory();
+  }
+
+  function renderHistory() {
+    const items = readHistory();
+    $("history").replaceChildren(...items.map((q) => {
+      const item = el("button", { type: "button", className: "sample history-item", title: q }, q);
+      item.addEventListener("click", () => { input.value = q; updateCounter(); ask(q); });
+      return item;
+    }));
+    $("history-box").hidden = items.length === 0;
+  }
+
+  // --- asking --------------------------------------------------------------------------------------
+
   async function ask(question) {
+    const problem = questionProblem(question);
+    if (problem) {
+      showQuestionMessage(problem, charCount(question) ? "over" : "empty");
+      input.focus();
+      return;
+    }
     question = question.trim();
-    if (!question) return;
+    showQuestionMessage("");
     $("error").hidden = true;
     button.disabled = true;
-    setStatus("正在检索知识库…");
+    const result = $("result");
+    result.classList.add("loading");  // the old answer stays, dimmed, until the new one replaces it
+    result.setAttribute("aria-busy", "true");
+    const filters = selectedFilters();
+    const scope = describeFilters(filters);
+    setStatus(scope ? `正在检索知识库（范围：${scope}）…` : "正在检索知识库…");
     history.replaceState(null, "", "?q=" + encodeURIComponent(question));
     try {
       // Without an LLM option on the page the server's default mode decides.
       const mode = $("mode-option").hidden ? null : (modeLlm.checked ? "llm" : "extractive");
       const payload = { question: question, mode: mode };
+      if (Object.keys(filters).length) payload.filters = filters;
       let response;
       try {
         response = await fetch("ask", {
@@ -61,24 +212,28 @@
       let data = null;
       try { data = await response.json(); } catch (err) { /* non-JSON body: message below */ }
       if (!response.ok) {
-        const message = data && data.error && data.error.message;
-        showError(message || `服务返回错误（HTTP ${response.status}），请稍后再试。`);
+        showError(errorMessage(data, response));
         return;
       }
-      render(data);
+      remember(question);
+      render(data, question, scope);
     } finally {
       button.disabled = false;
+      result.classList.remove("loading");
+      result.removeAttribute("aria-busy");
       setStatus("");
     }
   }
 
-  function render(data) {
+  function render(data, question, scope) {
     const citations = data.citations || [];
     const passages = data.passages || [];
+    current = { question: question, data: data, scope: scope };
     $("answer-box").classList.toggle("abstained", Boolean(data.abstained));
     $("answer-heading").textContent = data.abstained ? "知识库中没有找到答案" : "答案";
     $("answer").replaceChildren(...answerNodes(data.answer || "", citations));
     renderModeNote(data);
+    resetFeedback();
 
     $("citations").replaceChildren(...citations.map((c) => citationItem(c, passages)));
     $("citations-heading").hidden = citations.length === 0;
@@ -90,7 +245,7 @@
     more.querySelector("summary").textContent =
       (data.abstained ? "可能相关的资料" : "检索到的相关段落") + `（${passages.length}）`;
 
-    $("timings").textContent = timingsText(data.timings_ms || {});
+    renderTimings(data.timings_ms || {});
     $("result").hidden = false;
   }
 
@@ -160,6 +315,7 @@
       String(citation.url).startsWith("/library/") ? "在案例库中阅读原文 →" : "查看原文 →");
     const item = el("li", { className: "citation", id: `cite-${citation.n}`, tabIndex: -1 },
       heading, quotedPassage(citation, passages), link);
+    item.dataset.docId = citation.doc_id;
     return item;
   }
 
@@ -186,16 +342,154 @@
     note.hidden = !text;
   }
 
-  function timingsText(timings) {
-    const parts = [];
-    for (const [key, value] of Object.entries(timings)) {
-      if (key.startsWith("llm_sentences") || typeof value !== "number") continue;
-      parts.push(`${TIMING_LABELS[key] || key} ${Math.round(value)} 毫秒`);
-    }
-    return parts.length ? "用时：" + parts.join(" · ") : "";
+  // Total in the summary line, each stage in Chinese behind the toggle.
+  function renderTimings(timings) {
+    const stages = Object.entries(timings)
+      .filter(([key, value]) => !key.startsWith("llm_sentences") && typeof value === "number" && key !== "total");
+    const total = typeof timings.total === "number" ? timings.total : stages.reduce((s, [, v]) => s + v, 0);
+    const cached = "cache" in timings;
+    $("timings-summary").textContent = `用时 ${formatMs(total)}` + (cached ? "（重复的问题，直接取自缓存）" : "");
+    $("timings-list").replaceChildren(...stages.map(([key, value]) =>
+      el("li", null, `${TIMING_LABELS[key] || `其他步骤（${key}）`}：${formatMs(value)}`)));
+    $("timings").hidden = !(stages.length || typeof timings.total === "number");
   }
 
-  async function showLlmOption() {
+  function formatMs(ms) { return ms < 1 ? "不到 1 毫秒" : `${Math.round(ms)} 毫秒`; }
+
+  // --- copy ----------------------------------------------------------------------------------------
+
+  // The answer with its citations as plain text: what a cadre pastes into a report or a chat.
+  function answerAsText() {
+    if (!current) return "";
+    const { data, question, scope } = current;
+    const lines = [`问：${question}`];
+    if (scope) lines.push(`（检索范围：${scope}）`);
+    lines.push(data.abstained ? `答：${data.answer}（知识库中没有找到答案）` : `答：${data.answer}`);
+    const citations = data.citations || [];
+    if (citations.length) {
+      lines.push("", "出处：");
+      for (const c of citations) {
+        const where = [c.title || c.doc_id, c.section && c.section !== c.title ? c.section : ""].filter(Boolean);
+        lines.push(`[${c.n}] ${where.join(" › ")}`, `    「${c.quote}」`);
+        if (safeHref(c.url) !== "#") lines.push(`    ${new URL(c.url, location.href).href}`);
+      }
+    }
+    lines.push("", "—— 摘自基层治理知识库");
+    return lines.join("\n");
+  }
+
+  function copyWithSelection(text) {
+    const area = el("textarea", { value: text, readOnly: true, className: "offscreen" });
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
+    area.remove();
+    return ok;
+  }
+
+  async function copyAnswer() {
+    const text = answerAsText();
+    window.jicengAsk.lastCopyText = text;  // what the button copied, for tests and for the curious
+    let ok = false;
+    if (navigator.clipboard && window.isSecureContext) {
+      try { await navigator.clipboard.writeText(text); ok = true; } catch (err) { ok = false; }
+    }
+    if (!ok) ok = copyWithSelection(text);
+    const copy = $("copy-answer");
+    copy.textContent = ok ? "已复制 ✓" : "复制失败，请手动选择";
+    setTimeout(() => { copy.textContent = "复制答案"; }, 2000);
+  }
+
+  // --- feedback ------------------------------------------------------------------------------------
+
+  function resetFeedback() {
+    for (const id of ["feedback-up", "feedback-down", "feedback-correct"]) {
+      $(id).disabled = false;
+      $(id).classList.remove("chosen");
+    }
+    $("feedback-status").textContent = "";
+    $("feedback-form").hidden = true;
+    $("feedback-note").value = "";
+    updateNoteCounter();
+  }
+
+  function updateNoteCounter() {
+    const n = charCount($("feedback-note").value);
+    const counter = $("note-counter");
+    counter.textContent = `${n} / ${limits.feedback_note_max_chars} 字`;
+    counter.classList.toggle("over", n > limits.feedback_note_max_chars);
+  }
+
+  function openFeedbackForm(required) {
+    const formBox = $("feedback-form");
+    formBox.hidden = false;
+    formBox.dataset.required = required ? "1" : "";
+    $("feedback-note").placeholder = required ? "例如：参与率应为 70% 以上，见[1]" : "可不填，直接提交";
+    $("feedback-note").focus();
+  }
+
+  async function sendFeedback(rating, note) {
+    if (!current) return;
+    const citations = (current.data.citations || []).slice(0, limits.feedback_max_citations)
+      .map((c) => ({ doc_id: c.doc_id, start: c.start, end: c.end, quote: c.quote }));
+    const payload = { question: current.question, rating: rating, citations: citations };
+    if (note) payload.note = note;
+    const status = $("feedback-status");
+    status.textContent = "正在提交…";
+    let response;
+    let data = null;
+    try {
+      response = await fetch("feedback", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(payload),
+      });
+      try { data = await response.json(); } catch (err) { /* message below */ }
+    } catch (err) {
+      status.textContent = "反馈未能提交：无法连接服务，请稍后再试。";
+      return;
+    }
+    if (!response.ok) {
+      status.textContent = "反馈未能提交：" + errorMessage(data, response);
+      return;
+    }
+    for (const id of ["feedback-up", "feedback-down", "feedback-correct"]) $(id).disabled = true;
+    $(rating === "up" ? "feedback-up" : "feedback-down").classList.add("chosen");
+    $("feedback-form").hidden = true;
+    status.textContent = rating === "up" ? "谢谢！已记下这个答案有帮助。" : "谢谢！您的意见已提交，将用于改进答案。";
+    status.dataset.feedbackId = String(data && data.id);
+  }
+
+  $("feedback-up").addEventListener("click", () => sendFeedback("up", ""));
+  $("feedback-down").addEventListener("click", () => openFeedbackForm(false));
+  $("feedback-correct").addEventListener("click", () => openFeedbackForm(true));
+  $("feedback-cancel").addEventListener("click", () => { $("feedback-form").hidden = true; });
+  $("feedback-note").addEventListener("input", updateNoteCounter);
+  $("feedback-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const note = $("feedback-note").value.trim();
+    const status = $("feedback-status");
+    if ($("feedback-form").dataset.required && !note) {
+      status.textContent = "请写下哪里不对，再提交纠错。";
+      return;
+    }
+    if (charCount(note) > limits.feedback_note_max_chars) {
+      status.textContent = `说明太长：最多 ${limits.feedback_note_max_chars} 字，请删减后再提交。`;
+      return;
+    }
+    sendFeedback("down", note);
+  });
+
+  // --- start ---------------------------------------------------------------------------------------
+
+  async function loadServerInfo() {
+    try {
+      const response = await fetch("config");
+      if (response.ok) Object.assign(limits, await response.json());
+    } catch (err) { /* defaults stay */ }
+    updateCounter();
+    updateNoteCounter();
     try {
       const response = await fetch("healthz");
       const health = await response.json();
@@ -208,7 +502,10 @@
     } catch (err) { /* health is optional for the page */ }
   }
 
+  window.jicengAsk = { lastCopyText: "", answerAsText: answerAsText, limits: limits };
+
   form.addEventListener("submit", (event) => { event.preventDefault(); ask(input.value); });
+  input.addEventListener("input", updateCounter);
   input.addEventListener("keydown", (event) => {
     // Enter asks; Shift+Enter is a new line; Enter while an IME composes Chinese only confirms the word.
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
@@ -217,11 +514,23 @@
     }
   });
   for (const sample of document.querySelectorAll("#samples .sample")) {
-    sample.addEventListener("click", () => { input.value = sample.textContent; ask(input.value); });
+    sample.addEventListener("click", () => { input.value = sample.textContent; updateCounter(); ask(input.value); });
   }
+  $("copy-answer").addEventListener("click", copyAnswer);
+  $("filters-clear").addEventListener("click", () => {
+    for (const field of FILTER_FIELDS) $(`filter-${field}`).value = "";
+    updateFiltersSummary();
+  });
+  $("history-clear").addEventListener("click", () => {
+    try { localStorage.removeItem(HISTORY_KEY); } catch (err) { /* nothing stored */ }
+    renderHistory();
+  });
 
-  // ?q= links (from the case library) fill the box and ask once the page knows the answer modes.
+  renderHistory();
+  updateCounter();
+  loadFilterValues();
+  // ?q= links (from the case library) fill the box and ask once the page knows its limits and answer modes.
   const prefill = new URLSearchParams(location.search).get("q");
-  if (prefill) input.value = prefill;
-  showLlmOption().then(() => { if (prefill) ask(prefill); });
+  if (prefill) { input.value = prefill; updateCounter(); }
+  loadServerInfo().then(() => { if (prefill) ask(prefill); });
 })();

@@ -58,9 +58,10 @@ def _root(
 _COMMAND_MODULES = (
     "jiceng.ingest.cli",
     "jiceng.qa.cli",
+    "jiceng.qa.feedback_cli",
     "jiceng.site.cli",
     "jiceng.evals.cli",
-    "jiceng.bench.cli",
+    "jiceng.bench_command",
     "jiceng.corpus",
 )
 

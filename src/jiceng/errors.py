@@ -43,6 +43,13 @@ class BusyError(JicengError):
     http_status = 409
 
 
+class RateLimitedError(JicengError):
+    """Too many requests from one client in a short time: retry after a while."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
 class IndexMissingError(JicengError):
     """No index generation exists yet: run ``jiceng ingest`` first."""
 
@@ -55,3 +62,12 @@ class BackendUnavailableError(JicengError):
 
     code = "backend_unavailable"
     http_status = 503
+
+
+class Refused(JicengError):
+    """A write refused before anything changed, with the HTTP status that says why (413 too large, 415 a
+    type not accepted, 409 a clash, 401/403 no key); the CLI shows it like any other error."""
+
+    def __init__(self, status: int, code: str, message_zh: str, message_en: str) -> None:
+        super().__init__(message_zh, message_en, code=code)
+        self.http_status = status

@@ -61,7 +61,7 @@ class RetrievalSettings(_Section):
         100_000,
         ge=0,
         description="Up to this many chunks, the ingest saves an HNSW graph (faiss) of the vectors with the index, "
-        "and each process that opens it searches it in memory (~1.8 MB per 1,000 chunks per process), with no "
+        "and each process that opens it searches it in memory (its memory grows with the chunks), with no "
         "per-query Chroma call; above it, Chroma's HNSW index answers. 0 = always Chroma.",
     )
 
@@ -87,6 +87,16 @@ class ServerSettings(_Section):
     workers: int = Field(1, ge=1, le=64)
     cors_origins: list[str] = Field(default_factory=list, description="Empty = CORS off.")
     max_upload_mb: float = Field(20.0, gt=0)
+
+
+class FeedbackSettings(_Section):
+    """Readers' thumbs-up / thumbs-down (``POST /feedback``), kept in ``data_dir/feedback.sqlite3``."""
+
+    rate_per_minute: int = Field(
+        10, ge=1, le=10000, description="Feedback posts per client IP per minute (in memory, per server process)."
+    )
+    note_max_chars: int = Field(1000, ge=1, le=100000, description="Longest correction note (纠错) accepted.")
+    max_citations: int = Field(20, ge=0, le=1000, description="Most citations one feedback entry may carry.")
 
 
 class LLMSettings(_Section):
@@ -119,6 +129,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = Field(default_factory=AnswerSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -191,8 +191,8 @@ def words(text: str) -> list[str]:
 @lru_cache(maxsize=4096)
 def is_noun(word: str) -> bool:
     """Whether jiceng's dictionary, or else jieba's, tags ``word`` as a noun: common (n), person (nr),
-    place (ns), organisation (nt) or other proper name (nz). Looked up in the files when asked (~40 ms,
-    then cached): jieba.posseg's tag table would keep ~100 MiB in every server process for rare questions."""
+    place (ns), organisation (nt) or other proper name (nz). Looked up in the files when asked, then
+    cached: jieba.posseg's tag table would keep a large table in every server process for rare questions."""
     entry = re.compile(rf"^{re.escape(word)} \d+ ([a-z]+)\s*$".encode(), re.MULTILINE)
     match = entry.search((resources.files("jiceng") / "data" / "userdict.txt").read_bytes())
     if match is None:  # jieba's own 5 MB dictionary only for words jiceng's does not list

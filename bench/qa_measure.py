@@ -1,8 +1,10 @@
 """Measurements behind docs/answers.md: fusion methods compared on an eval set, llama-index's
 QueryFusionRetriever overhead, and /ask latency through HTTP.
 
-    python -m jiceng.qa.measure fusion  [--set evals/sets/gold.jsonl] [--split dev|test|all]
-    python -m jiceng.qa.measure latency --url http://127.0.0.1:8000 [--set qa/devset.jsonl] [--rounds 3]
+    python -m bench.qa_measure fusion  [--set SET.jsonl] [--split dev|test|all]
+    python -m bench.qa_measure latency --url http://127.0.0.1:8000 [--set SET.jsonl] [--rounds 3]
+
+``--set`` defaults to the bundled gold set (``jiceng.evals.goldset.default_set_path()``).
 
 Both read the current index of JICENG_DATA_DIR (fusion) or ask a running server (latency).
 Fusion defaults to the dev split: it is for tuning, and the test split stays held out.
@@ -25,7 +27,6 @@ from jiceng.qa.retrieval import fuse
 from jiceng.settings import get_settings
 from jiceng.text import normalize_question
 
-DEV_SET = Path(__file__).parent / "devset.jsonl"
 K = 5
 
 
@@ -104,7 +105,7 @@ def _llama_index_fusion(snapshot):
     return run
 
 
-def measure_latency(url: str, set_path: Path, rounds: int) -> None:
+def measure_latency(url: str, set_path: Path | None, rounds: int) -> None:
     questions = [i.question for i in load_eval_set(set_path)]
     with httpx.Client(base_url=url, timeout=60) as client:
         client.post("/ask", json={"question": questions[0]}).raise_for_status()  # warm-up
@@ -124,11 +125,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     fusion = sub.add_parser("fusion")
-    fusion.add_argument("--set", type=Path, default=None)
+    fusion.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
     fusion.add_argument("--split", default="dev", choices=("dev", "test", "all"), help="default dev: never tune on test")
     latency = sub.add_parser("latency")
     latency.add_argument("--url", required=True)
-    latency.add_argument("--set", type=Path, default=DEV_SET)
+    latency.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
     latency.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.what == "fusion":

@@ -37,7 +37,7 @@ def free_port() -> int:
 def stop_signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM until the block has run, then act on them. Raised inside ``Popen``, or
     before its result is stored, they leave a child running that nothing can stop: a bench stopped on
-    a loaded machine left its ``jiceng serve`` behind (2026-11-27). Only the main thread sees signals."""
+    a loaded machine left its ``jiceng serve`` behind. Only the main thread sees signals."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

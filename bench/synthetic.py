@@ -22,7 +22,7 @@ import frontmatter
 from jiceng.errors import InputError
 from jiceng.text import sentence_spans
 
-# 20k: the largest index searched in memory before 2026-11-28 (retrieval.memory_index_max, 100k since).
+# 20k: the largest index once searched in memory (retrieval.memory_index_max has been raised since).
 SIZES = {"1k": 1_000, "10k": 10_000, "20k": 20_000, "100k": 100_000}
 BUNDLED = "corpus"  # the size that is no synthetic corpus but the bundled one, where the targets start
 GENERATOR_VERSION = 1

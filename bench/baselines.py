@@ -12,12 +12,12 @@ compares like with like.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from jiceng.evals.naive import llama_embed_model, llama_settings_offline
 from jiceng.progress import progress_display, stage
 from jiceng.text import tokenize
 
@@ -27,47 +27,6 @@ _COLLECTION = "naive"
 
 class Baseline(Protocol):
     def search(self, query: str, k: int) -> list[dict[str, Any]]: ...
-
-
-def llama_embed_model(settings, cache_passages: bool = False, on_progress: Callable[[int], None] | None = None):
-    """jiceng's own embedder behind llama-index's ``BaseEmbedding`` (llama-index defaults to OpenAI).
-
-    The bare model, without jiceng's passage cache and query LRU: a naive pipeline has neither. Only a
-    benchmark run with ``--reuse-embeddings`` (``cache_passages``) keeps the build's passage vectors in
-    a cache of its own data dir, so a 100k build can be spread over sittings like jiceng's; its ingest
-    is then reported warm, and questions are never cached. ``on_progress(n)`` follows passages embedded.
-    """
-    from llama_index.core.embeddings import BaseEmbedding
-
-    from jiceng.ingest.embedding import get_embedder
-
-    cached = get_embedder(settings)
-    model = getattr(cached, "backend", cached)
-    passages = cached if cache_passages else model
-
-    class JicengEmbedding(BaseEmbedding):
-        def _get_query_embedding(self, query: str) -> list[float]:
-            return model.embed_queries([query])[0].tolist()
-
-        async def _aget_query_embedding(self, query: str) -> list[float]:
-            return self._get_query_embedding(query)
-
-        def _get_text_embedding(self, text: str) -> list[float]:
-            return self._get_text_embeddings([text])[0]
-
-        def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-            vectors = passages.embed_passages(texts).tolist()
-            if on_progress:
-                on_progress(len(texts))
-            return vectors
-
-    return JicengEmbedding(model_name=model.model_id)
-
-
-def llama_settings_offline() -> None:
-    from llama_index.core import Settings as LlamaSettings
-
-    LlamaSettings.llm = None  # default is OpenAI, which cannot be reached here
 
 
 class NaiveLlamaIndex:

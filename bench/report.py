@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from jiceng.bench.synthetic import BUNDLED
+from bench.synthetic import BUNDLED
 
 MIB = 1024**2
 _NAMES = {"jiceng": "jiceng", "naive": "naive llama-index", "bm25": "bm25s only"}

@@ -1,4 +1,4 @@
-"""Benchmark jobs, each run in its own child process: ``python -m jiceng.bench.worker JOB '{json args}'``.
+"""Benchmark jobs, each run in its own child process: ``python -m bench.worker JOB '{json args}'``.
 
 A fresh process per job gives each measurement its own peak RSS (``ru_maxrss``) and keeps models
 and indexes of one system from warming caches for the next. The job prints one JSON line.
@@ -48,7 +48,7 @@ def ingest(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
-    from jiceng.bench.baselines import build_baseline as build
+    from bench.baselines import build_baseline as build
     from jiceng.ingest.embedding import get_embedder
 
     settings, cache_passages = _settings(args), args.get("cache_passages", False)
@@ -145,7 +145,7 @@ def _top_own_time(stats: pstats.Stats, n: int, limit: int = 10) -> list[dict[str
 def serve_baseline(args: dict[str, Any]) -> dict[str, Any]:
     import uvicorn
 
-    from jiceng.bench.baselines import create_baseline_app, load_baseline
+    from bench.baselines import create_baseline_app, load_baseline
 
     baseline = load_baseline(args["kind"], Path(args["index_dir"]), _settings(args))
     # uvicorn's defaults, as `jiceng serve` runs with: both log every request (access log), so neither

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from jiceng.bench.baselines import BASELINES
-from jiceng.bench.synthetic import BUNDLED, SIZES
+from bench.baselines import BASELINES
+from bench.synthetic import BUNDLED, SIZES
 
 
 def bench(
@@ -44,7 +44,7 @@ def bench(
     from rich.console import Console
     from rich.markdown import Markdown
 
-    from jiceng.bench.runner import BenchConfig, run_benchmark
+    from bench.runner import BenchConfig, run_benchmark
     from jiceng.errors import InputError
 
     unknown = [b for b in baseline if b not in BASELINES]
@@ -59,7 +59,7 @@ def bench(
     # left running, they hold their ports and cores and skew whatever is measured next.
     signal.signal(signal.SIGTERM, _interrupt)
     results = run_benchmark(config)
-    from jiceng.bench.report import markdown_report
+    from bench.report import markdown_report
 
     Console().print(Markdown(markdown_report(results)))
 

@@ -1,6 +1,6 @@
 """Measurements behind docs/llm.md: LLM mode on an eval set against a configured endpoint.
 
-    JICENG_LLM_BASE_URL=http://127.0.0.1:8080/v1 python -m jiceng.qa.llm_measure [--split test] [--out f.jsonl]
+    JICENG_LLM_BASE_URL=http://127.0.0.1:8080/v1 python -m bench.llm_measure [--split test] [--out f.jsonl]
 
 Per question it asks extractively and in LLM mode over the current index of JICENG_DATA_DIR, and
 reports: how many answers the model wrote that survived the checks, how many fell back and why,
