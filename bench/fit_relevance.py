@@ -8,7 +8,7 @@ then chosen on the best candidate's probability: among those that refuse at most
 of the answerable questions, the one that best separates them (near-misses refused minus answerable
 refused, Youden's J; the lowest of equals). Prints the threshold curve; ``--write`` stores the model in
 qa/relevance.json.
-By default it reads the fresh set's dev split and the whole regression set; items of split ``test``
+By default it reads the fresh set's dev split, the whole regression set and the questions on whole cases; items of split ``test``
 are never read (the fresh test split stays unseen).
 """
 
@@ -24,11 +24,11 @@ from sklearn.linear_model import LogisticRegression
 from jiceng.evals.goldset import bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
-from jiceng.qa.relevance import FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.qa.pipeline import Pipeline, build_pipeline
+from jiceng.qa.relevance import FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path("fresh"), bundled_set_path("regression")]
+DEFAULT_SETS = [bundled_set_path("fresh"), bundled_set_path("regression"), bundled_set_path("overview")]
 # Scores only the cosine: the features come out of score_relevance unchanged by the weights.
 _COSINE_ONLY = RelevanceModel(weights=(0.0,) * len(FEATURES), bias=0.0, mean=(0.0,) * len(FEATURES),
                               scale=(1.0,) * len(FEATURES), threshold=0.0)

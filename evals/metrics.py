@@ -7,9 +7,8 @@ substring of at least 12 characters, or when it contains the whole gold string i
 
 from __future__ import annotations
 
-import re
-
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 from statistics import fmean

@@ -24,10 +24,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jiceng.ingest.chunking import SECTION_SEPARATOR
+from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_text
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows, sentence_text
+from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
 from jiceng.text import (
     document_sentences,
     is_noun,
@@ -115,7 +115,7 @@ _ASKED_KINDS = [
 ]
 # The kinds of line, section or sentence that answer each asked kind.
 _ANSWERED_BY = {
-    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem"},
+    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem", "reason"},
     "reason": {"reason", "problem"}, "purpose": {"reason", "effect"},
 }
 _SECTION_KINDS = [
@@ -134,7 +134,7 @@ _SENTENCE_KINDS = [
     ("effect", re.compile(
         r"成功|显著|大幅|(?:提升|提高|增强|改善|缩短|实现|取得)了|满意度|(?:提升|提高|增长|下降|降低|减少|缩短)(?:至|到)?\s*\d"
     )),
-    ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境")),
+    ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境|严重|突出|过多|过频")),
     # Purpose and cause markers of Chinese prose (为了, 旨在, 以便, 从而, 确保, 因为, 由于, 导致 …).
     ("reason", re.compile(r"为了|旨在|目的|以便|从而|确保|保障|有利于|因为|由于|导致|使得|意义在于")),
 ]
@@ -479,18 +479,24 @@ def candidate_sentences(
         # (``term_credits``), so the heading, shared by the passage's sentences, is scanned once.
         passage_text = _folded_span(doc.text, passage.start, passage.end)
         heading = term_credits(question, f"{_folded(doc.title)} {_folded(passage.section)} {passage_text}")
+        named = _named_document(question, doc)
         for start, end in passage_sentences(doc.text, passage.start, passage.end):
             if (doc.doc_id, start) in found:
                 continue
             sentence = doc.text[start:end]
             folded = _folded_span(doc.text, start, end)
             line = _line_of(doc.text, start, end) if question.kind else ""
-            credits = term_credits(question, folded)
-            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label.
+            credits = _best_of(term_credits(question, folded), named)
+            # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
+            # the document a question names as a whole, the frame (怎么运作) by any title or label of its kind.
             titled = ""
             if question.kind_terms:
-                titled = _folded(f"{_label_of(line)} {passage.section.rsplit(' › ', 1)[-1]}")
-                credits = _best_of(credits, term_credits(question, titled, question.kind_terms))
+                label = _label_of(line)
+                titled = _folded(f"{label} {passage.section.rsplit(' › ', 1)[-1]}")
+                kind = _LABEL_KINDS.get(label) or _section_kind(passage.section)
+                said = bool(named) and kind in _ANSWERED_BY[question.kind]
+                frame = dict.fromkeys(question.kind_terms, 1.0) if said else term_credits(question, titled, question.kind_terms)
+                credits = _best_of(credits, frame)
             context = _best_of(credits, heading)
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:
@@ -513,6 +519,18 @@ def candidate_sentences(
 def _best_of(credits: Mapping[str, float], more: Mapping[str, float]) -> dict[str, float]:
     """``credits`` with each term's credit raised to its credit in ``more`` where that is higher."""
     return {t: max(c, more.get(t, 0.0)) for t, c in credits.items()}
+
+
+def _named_document(question: Question, doc: Document) -> dict[str, float]:
+    """For a question on a document as a whole (朝阳区邻里节是怎么做的, …有什么成效) and the document whose
+    title it names: the title's credits, which every sentence of it shares, as a sentence need not name
+    its case again; the section of the asked kind then decides. Otherwise none: a question after one
+    particular (邻里节由谁牵头) must find it in the sentence."""
+    whole = question.kind is not None and not question.strict and question.focus in (None, *question.kind_terms)
+    if not whole:
+        return {}
+    credits = term_credits(question, _folded(doc.title))
+    return credits if all(c == 1.0 for t, c in credits.items() if t not in question.kind_terms) else {}
 
 
 def _line_of(text: str, start: int, end: int) -> str:

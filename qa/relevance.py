@@ -3,13 +3,13 @@
 Word overlap alone refuses paraphrased questions (攒的分能换什么 against 积分兑换) and English ones, so
 the main signal is the bundled model's own judgement: the cosine between the question's vector and the
 sentence's vector (multilingual e5, the model retrieval already runs). Sentence vectors are made at
-ingest (``jiceng.ingest.chunking.chunk_sentence_texts``) and read through the embedding cache, so a request embeds nothing
-but the question, which retrieval has embedded already.
+ingest (``jiceng.ingest.chunking.chunk_sentence_texts``) and read through the embedding cache, so a
+request embeds nothing but the question, which retrieval has embedded already.
 
 A small logistic model combines that cosine with a few general features of the candidate (how much of
 the question's idf mass it holds, its passage's rank, whether it holds the asked answer type and the
 asked word, whether it states a reason or a measure). Its weights and the abstention threshold are
-fitted on the dev questions by ``bench/fit_relevance.py`` and stored in ``relevance.json`` beside this
+fitted on the dev questions by ``python -m bench.fit_relevance`` and stored in ``relevance.json`` beside this
 file, so the numbers are data with a recorded origin, not constants tuned by hand.
 """
 
@@ -25,9 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from jiceng.ingest.cache import MemoryLru
-from jiceng.ingest.chunking import sentence_text
 
-# The features, in the order of the fitted weights (see ``Candidate.features``).
+# The features, in the order of the fitted weights (see ``jiceng.qa.answer.Evidence.features``).
 FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind")
 
 
@@ -59,7 +58,7 @@ class RelevanceModel:
     def from_json(cls, text: str) -> RelevanceModel:
         data = json.loads(text)
         if tuple(data.pop("features")) != FEATURES:
-            raise ValueError("relevance.json was fitted on other features; run bench/fit_relevance.py")
+            raise ValueError("relevance.json was fitted on other features; run python -m bench.fit_relevance --write")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
 
 
