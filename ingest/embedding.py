@@ -120,7 +120,7 @@ class OnnxE5Embedder:
         self._cores = len(os.sched_getaffinity(0))
         precision = settings.embedding.quantize
         self._model = load_model(settings.data_dir, precision, threads=self._cores, spinning=True)
-        self.dim = self._model.weights.hidden
+        self.dim = self._model.hidden
         self.model_id = f"onnx-{precision}/multilingual-e5-small-q4"
         self._passages_lock = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-onnx-query")
