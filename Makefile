@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install browser clean eval
+.PHONY: run test install browser clean eval bench
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "需要 Python 3.11 / Python 3.11 is required ($(PYTHON))"; exit 1; }
@@ -35,11 +35,16 @@ test: $(STAMP) browser
 	@$(BIN)/pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: no tests ran"; exit 1; fi; exit $$rc
 
-# The answer-quality numbers of docs/evaluation.md: index corpus/, then every mode on both splits.
+# Whole benchmark runs (minutes of the real model), kept out of `make test`: the 1k synthetic corpus, all systems.
+bench: $(STAMP)
+	$(BIN)/pytest -m benchmark -p no:cacheprovider -s
+
+# The answer-quality numbers of docs/evaluation.md: index corpus/, then every mode on the fresh set's dev split and
+# the regression set (the fresh test split is held out: `jiceng eval --split test`, once, at the end of a change).
 eval: $(STAMP)
 	$(BIN)/jiceng ingest corpus
 	$(BIN)/jiceng eval --split dev --mode all --out evals/out/dev
-	$(BIN)/jiceng eval --split test --mode all --out evals/out/test
+	$(BIN)/jiceng eval --set evals/sets/regression.jsonl --split all --mode all --out evals/out/regression
 
 clean:
 	rm -rf $(VENV) .jiceng

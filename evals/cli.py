@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jiceng.errors import InputError
+from jiceng.evals.goldset import bundled_set_path, default_set_path
 
 console = Console()
 err_console = Console(stderr=True)
@@ -18,9 +19,12 @@ err_console = Console(stderr=True)
 
 def eval_command(
     set_path: Path = typer.Option(
-        None, "--set", help="评估集 JSONL（默认内置 gold 集）/ eval set JSONL (default: bundled gold set)."
+        None, "--set",
+        help="评估集 JSONL（默认内置 fresh 集）/ eval set JSONL (default: the bundled fresh set, written blind).",
     ),
-    split: str = typer.Option("all", "--split", help="dev | test | all"),
+    split: str = typer.Option(
+        "dev", "--split", help="dev（默认，可调参）| test（留出，只在收尾时看一次）| all / dev (default) | test (held out) | all"
+    ),
     modes: list[str] = typer.Option(
         None, "--mode", "-m",
         help="hybrid（默认流程）| bm25 | dense | naive | all；可重复 / repeatable (default hybrid).",
@@ -42,7 +46,8 @@ def eval_command(
     ),
     gate: bool = typer.Option(
         False, "--gate",
-        help="在 test 集上检查内置阈值，不达标则非零退出 / fail when a metric drops below evals/thresholds.json.",
+        help="在回归集上检查内置阈值，不达标则非零退出 / fail when a metric of the regression set drops below "
+        "evals/thresholds.json.",
     ),
     thresholds_path: Path = typer.Option(
         None, "--check-thresholds", help="同 --gate，但用指定阈值文件 / --gate with this thresholds file."
@@ -59,12 +64,14 @@ def eval_command(
     thresholds = None
     if gate or thresholds_path:
         thresholds = gate_mod.load_thresholds(thresholds_path)
-        split, modes = thresholds.get("split", "test"), list(thresholds["modes"])
+        split, modes = thresholds.get("split", "all"), list(thresholds["modes"])
+        if set_path is None and "set" in thresholds:
+            set_path = bundled_set_path(thresholds["set"])
     results = _run(set_path, split, modes, url, judge)
     summaries = [r["summary"] for r in results]
     if out:
         meta = {
-            "set": str(set_path or "bundled gold.jsonl"),
+            "set": str(set_path or default_set_path()),
             "split": split,
             "modes": ", ".join(s["mode"] for s in summaries),
             "generated": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),

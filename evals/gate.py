@@ -1,4 +1,4 @@
-"""Regression gate: metrics of the test split against the floors and ceilings kept in evals/thresholds.json."""
+"""Regression gate: metrics of the regression set against the floors and ceilings kept in evals/thresholds.json."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def default_thresholds_path() -> Path:
 
 
 def load_thresholds(path: Path | None = None) -> dict[str, Any]:
-    """``{"split": "test", "modes": {mode: {"min": {path: value}, "max": {path: value}}}}``."""
+    """``{"set": "regression", "split": "all", "modes": {mode: {"min": {path: value}, "max": {path: value}}}}``."""
     path = path or default_thresholds_path()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))

@@ -42,9 +42,15 @@ class EvalItem(BaseModel):
         return self
 
 
+def bundled_set_path(name: str) -> Path:
+    """A bundled eval set: ``fresh`` (written blind; dev to tune on, test held out) or ``regression``
+    (every earlier question, none held out: what the CI gate reads its floors from)."""
+    return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
+
+
 def default_set_path() -> Path:
-    """The bundled gold set (evals/sets/gold.jsonl)."""
-    return Path(str(resources.files("jiceng.evals") / "sets" / "gold.jsonl"))
+    """The set ``jiceng eval`` runs by default: the fresh set (its dev split unless told otherwise)."""
+    return bundled_set_path("fresh")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:

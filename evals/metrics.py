@@ -8,6 +8,7 @@ substring of at least 12 characters, or when it contains the whole gold string i
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from difflib import SequenceMatcher
 from statistics import fmean
@@ -82,6 +83,18 @@ def answer_scores(
         "citation_recall": len(union) / len(golds) if golds else 0.0,
         "key_coverage": 0.0 if abstained else (fmean(key_hits) if key_hits else 1.0),
     }
+
+
+# An answer line ending on one of these stops mid-clause (after its [n] markers are set aside).
+MID_CLAUSE_ENDS = ",，;；:：、"
+_MARKERS = re.compile(r"\[\d+\]")
+
+
+def ends_mid_clause(answer_text: str) -> bool:
+    """Whether some line of an answer (a numbered step, or the whole answer) stops on , ; : or 、."""
+    return any(
+        (line := _MARKERS.sub("", raw).rstrip()) and line[-1] in MID_CLAUSE_ENDS for raw in answer_text.splitlines()
+    )
 
 
 def citation_is_valid(quote: str, start: int, end: int, document_text: str | None) -> bool:
@@ -160,6 +173,7 @@ def summarize(records: Sequence[Mapping[str, Any]], mode: str) -> dict[str, Any]
             "citation_validity": _mean(float(c["valid"]) for c in citations),
             "mean_quote_chars": _mean(len(c["quote"]) for c in citations),
             "mean_answer_chars": _mean(len(r["answer"]) for r in answerable if not r["abstained"]),
+            "mid_clause": _mean(float(ends_mid_clause(r["answer"])) for r in records if not r["abstained"]),
         },
         "abstention": {
             "negative_rejection": _mean(float(r["abstained"]) for r in unanswerable),

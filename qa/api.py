@@ -68,14 +68,14 @@ def _json_response(content: str) -> Response:
 
 
 @qa_router.post("/ask", response_model=AskResponse)
-async def ask(body: AskRequest, service: Service) -> Response:
+def ask(body: AskRequest, service: Service) -> Response:
     """Answer a question with verbatim citations, or abstain when the knowledge base does not say."""
-    answer = await service.ask_async(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode)
+    answer = service.ask(body.question, top_k=body.top_k, filters=body.filters, mode=body.mode)
     return _json_response(AskResponse.json_of(answer))
 
 
 @qa_router.get("/search", response_model=SearchResponse)
-async def search(
+def search(
     service: Service,
     q: Annotated[str, Query(description="查询 / query")],
     k: Annotated[int, Query(ge=1, le=50)] = 10,
@@ -87,7 +87,7 @@ async def search(
     """Ranked passages for a query (hybrid BM25 + dense retrieval), without composing an answer; the
     metadata filters are those of ``/ask`` (AND across fields, any value within one)."""
     filters = {"kind": kind, "region": region, "path": path, "tags": tag}
-    passages = await service.search_async(q, k=k, filters=filters)
+    passages = service.search(q, k=k, filters=filters)
     return _json_response(SearchResponse.of(passages).model_dump_json())
 
 
@@ -165,8 +165,8 @@ async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
     """Open the index (model, jieba dictionary, idf counts, English glossary) before the first request.
     Without an index, or with Chroma unreachable, the server still starts: requests get the 503."""
     try:
-        loaded = await run_in_threadpool(app.state.service.current)
-        await run_in_threadpool(loaded.stats.glossary.warm)
+        pipeline = await run_in_threadpool(app.state.service.current)
+        await run_in_threadpool(pipeline.stats.glossary.warm)
     except JicengError as exc:
         log.warning("index not opened at startup: %s", exc.message_en)
     yield

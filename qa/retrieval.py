@@ -163,8 +163,10 @@ class HybridRetriever:
         settings: Settings,
         method: FusionMethod = "weighted",
         glossary: Glossary | None = None,
+        embedder: Any | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self.embedder = embedder or snapshot.embedder
         self.settings = settings
         self.method = method
         self.glossary = glossary  # English questions reach BM25 through it (dense search reads English)
@@ -179,16 +181,7 @@ class HybridRetriever:
     ) -> list[Passage]:
         """Ranked passages for ``question`` from ``sources``; ``timings`` (if given) receives ms per stage."""
         search = self._start(question, k, filters, timings, sources)
-        vector = np.asarray(self.snapshot.embedder.embed_queries([search.query]))[0] if search.needs_vector else None
-        return self._rank(search, vector)
-
-    async def retrieve_async(
-        self, question: str, k: int, filters: Mapping[str, Any] | None = None, timings: dict[str, float] | None = None
-    ) -> list[Passage]:
-        """Hybrid ``retrieve`` on an event loop (the API's), which is free for other requests while the
-        question is embedded."""
-        search = self._start(question, k, filters, timings, "hybrid")
-        vector = await self.snapshot.embedder.embed_query_async(search.query) if search.needs_vector else None
+        vector = np.asarray(self.embedder.embed_queries([search.query]))[0] if search.needs_vector else None
         return self._rank(search, vector)
 
     def _start(

@@ -6,7 +6,6 @@ a new one, so a request never mixes documents of one generation with chunks of a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import time
@@ -16,49 +15,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from jiceng.errors import InputError, NotFoundError
-from jiceng.ingest.cache import MemoryLru
-from jiceng.qa.answer import TermStats, answer_extractive, prepare_document
-from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot, check_sources, parse_filters
+from jiceng.qa.pipeline import Pipeline, build_pipeline
+from jiceng.qa.retrieval import RetrievalSources, Snapshot, check_sources, parse_filters
 from jiceng.settings import Settings, get_settings
-from jiceng.text import tokenize
 from jiceng.types import Answer, Document, Passage
 
 log = logging.getLogger(__name__)
 
 MAX_TOP_K = 50
-MODES = ("extractive", "llm")
-
-
-@dataclass(frozen=True)
-class Loaded:
-    """One generation and everything derived from it; replaced as a whole, never patched."""
-
-    snapshot: Snapshot
-    retriever: HybridRetriever
-    stats: TermStats
-    # Extractive answers are a pure function of the question, the options and this generation, so a
-    # repeated question is served from here; the cache goes when the generation is replaced.
-    answers: MemoryLru
-
-    @classmethod
-    def of(cls, snapshot: Snapshot, settings: Settings) -> Loaded:
-        for doc in snapshot.documents.values():
-            prepare_document(doc.text)
-        # jieba reads its dictionary on first use (~0.5 s), and the model's first call (~50 ms) and the first
-        # dense search (7-14 ms in a fresh server) are slow: pay them here, not in the first user's request.
-        tokenize("预热")
-        snapshot.dense_search(snapshot.embedder.embed_queries(["预热"])[0], 1)
-        stats = (
-            TermStats(n_chunks=len(snapshot.chunks), df=snapshot.term_df)
-            if snapshot.term_df is not None
-            else TermStats.from_texts(chunk.text for chunk in snapshot.chunks)
-        )
-        return cls(
-            snapshot=snapshot,
-            retriever=HybridRetriever(snapshot, settings, glossary=stats.glossary),
-            stats=stats,
-            answers=MemoryLru(settings.answer.cache_size),
-        )
+ANSWER_MODES = ("extractive", "llm")
 
 
 @dataclass(frozen=True)
@@ -71,54 +36,57 @@ class _AskRequest:
     key: tuple
     began: float
 
-    def cached(self, loaded: Loaded) -> Answer | None:
+    def cached(self, pipeline: Pipeline) -> Answer | None:
         """The cached extractive answer of this generation, timed as a cache hit."""
-        if self.mode != "extractive" or (answer := loaded.answers.get(self.key)) is None:
+        if self.mode != "extractive" or (answer := pipeline.answers.get(self.key)) is None:
             return None
         return answer.model_copy(update={"timings_ms": {"cache": _ms(self.began), "total": _ms(self.began)}})
 
 
 class QAService:
-    """``ask`` and ``search`` over the current index generation (or a snapshot handed in)."""
+    """``ask`` and ``search`` over the current index generation (or a pipeline's snapshot handed in).
 
-    def __init__(self, settings: Settings | None = None, snapshot: Snapshot | None = None) -> None:
+    Synchronous: the HTTP edge runs it on a worker thread, so there is one code path for every caller."""
+
+    def __init__(
+        self, settings: Settings | None = None, snapshot: Snapshot | None = None, *, embedder: Any | None = None
+    ) -> None:
         self.settings = settings or get_settings()
+        self._embedder = embedder
         # A snapshot handed in is pinned: tests and benchmarks ask exactly that index.
         self._pinned = snapshot is not None
-        self._loaded: Loaded | None = Loaded.of(snapshot, self.settings) if snapshot is not None else None
+        self._pipeline: Pipeline | None = (
+            build_pipeline(self.settings, snapshot=snapshot, embedder=embedder) if snapshot is not None else None
+        )
         self._lock = threading.Lock()
 
-    def current(self) -> Loaded:
-        """The loaded generation, reopened when the store's pointer names a newer one."""
-        if (loaded := self._up_to_date()) is not None:
-            return loaded
+    def current(self) -> Pipeline:
+        """The pipeline over the current generation, rebuilt when the store's pointer names a newer one."""
+        if (pipeline := self._up_to_date()) is not None:
+            return pipeline
         from jiceng.ingest.store import current_generation, open_current
 
         with self._lock:
             generation = current_generation(self.settings)
-            if self._loaded is None or self._loaded.snapshot.generation != generation:
+            if self._pipeline is None or self._pipeline.snapshot.generation != generation:
                 began = time.perf_counter()
-                fresh = Loaded.of(open_current(self.settings), self.settings)
+                fresh = build_pipeline(self.settings, snapshot=open_current(self.settings), embedder=self._embedder)
                 log.info(
                     "loaded index generation %s (%d chunks; dense search %s) in %.2f s",
                     fresh.snapshot.generation, len(fresh.snapshot.chunks),
                     "in memory" if fresh.snapshot.dense_in_memory else "by Chroma", time.perf_counter() - began,
                 )
-                self._loaded = fresh
-            return self._loaded
+                self._pipeline = fresh
+            return self._pipeline
 
-    def _up_to_date(self) -> Loaded | None:
-        """The loaded generation if it is still the current one (a cheap pointer read), else None."""
+    def _up_to_date(self) -> Pipeline | None:
+        """The pipeline if its generation is still the current one (a cheap pointer read), else None."""
         from jiceng.ingest.store import current_generation
 
-        loaded = self._loaded
-        if loaded is not None and (self._pinned or loaded.snapshot.generation == current_generation(self.settings)):
-            return loaded
+        pipeline = self._pipeline
+        if pipeline is not None and (self._pinned or pipeline.snapshot.generation == current_generation(self.settings)):
+            return pipeline
         return None
-
-    async def _current_async(self) -> Loaded:
-        # Opening a generation takes seconds at 100k chunks: not on the event loop.
-        return self._up_to_date() or await asyncio.to_thread(self.current)
 
     @property
     def documents(self) -> dict[str, Document]:
@@ -140,13 +108,7 @@ class QAService:
     ) -> list[Passage]:
         """Ranked passages for ``query`` (no answer composed); ``retrieval`` = hybrid, bm25 or dense."""
         query, k = self._check_question(query), _check_k(k, "k")
-        return self.current().retriever.retrieve(query, k, filters, sources=check_sources(retrieval))
-
-    async def search_async(self, query: str, k: int = 10, filters: Mapping[str, Any] | None = None) -> list[Passage]:
-        """``search`` for the API's event loop (see ``ask_async``)."""
-        query, k = self._check_question(query), _check_k(k, "k")
-        loaded = await self._current_async()
-        return await loaded.retriever.retrieve_async(query, k, filters)
+        return self.current().search(query, k, filters, sources=check_sources(retrieval))
 
     def ask(
         self,
@@ -162,29 +124,17 @@ class QAService:
         ``retrieval`` = bm25 or dense feeds the same answerer from one retriever alone (eval baselines).
         """
         request = self._check_ask(question, top_k, filters, mode, retrieval)
-        loaded = self.current()  # one generation for the whole request
-        if (cached := request.cached(loaded)) is not None:
+        pipeline = self.current()  # one generation for the whole request
+        if (cached := request.cached(pipeline)) is not None:
             return cached
         timings: dict[str, float] = {}
-        passages = loaded.retriever.retrieve(request.question, request.top_k, filters, timings, sources=retrieval)
-        return self._compose(request, loaded, passages, timings)
-
-    async def ask_async(
-        self, question: str, top_k: int = 5, filters: Mapping[str, Any] | None = None, mode: str | None = None
-    ) -> Answer:
-        """``ask`` for the API's event loop. No thread waits while the question is embedded (the model
-        has its own thread), which saves two thread hand-offs per request (docs/benchmarks.md). The
-        searches after it (2-4 ms; with ``chroma run``, one round trip to it) run on the loop; work that
-        blocks for long, opening a new generation or calling an LLM, goes to a worker thread."""
-        request = self._check_ask(question, top_k, filters, mode, "hybrid")
-        loaded = await self._current_async()
-        if (cached := request.cached(loaded)) is not None:
-            return cached
-        timings: dict[str, float] = {}
-        passages = await loaded.retriever.retrieve_async(request.question, request.top_k, filters, timings)
+        answer = pipeline.answer(request.question, request.top_k, filters, timings, retrieval)
+        pipeline.answers.put(request.key, answer)
         if request.mode == "llm":
-            return await asyncio.to_thread(self._compose, request, loaded, passages, timings)
-        return self._compose(request, loaded, passages, timings)
+            answer = self._llm(request.question, answer.passages, answer, pipeline.snapshot.documents)
+            timings.update({k: v for k, v in answer.timings_ms.items() if k not in timings})
+        timings["total"] = _ms(request.began)
+        return answer.model_copy(update={"timings_ms": timings})
 
     def _check_ask(
         self, question: Any, top_k: Any, filters: Mapping[str, Any] | None, mode: str | None, retrieval: Any
@@ -194,7 +144,7 @@ class QAService:
         top_k = _check_k(top_k, "top_k")
         retrieval = check_sources(retrieval)
         mode = mode or self.settings.answer.mode
-        if mode not in MODES:
+        if mode not in ANSWER_MODES:
             raise InputError(
                 f"不支持的回答模式：{mode}（可用：extractive、llm）",
                 f"unknown mode {mode!r}; use extractive or llm",
@@ -202,20 +152,6 @@ class QAService:
             )
         key = (question, top_k, tuple(sorted(parse_filters(filters).items())), retrieval)
         return _AskRequest(question, top_k, mode, key, began)
-
-    def _compose(
-        self, request: _AskRequest, loaded: Loaded, passages: list[Passage], timings: dict[str, float]
-    ) -> Answer:
-        """The answer from retrieved passages: extractive (cached), then rewritten in LLM mode."""
-        clock = time.perf_counter()
-        answer = answer_extractive(request.question, passages, loaded.snapshot.documents, loaded.stats, self.settings)
-        timings["answer"] = _ms(clock)
-        loaded.answers.put(request.key, answer)
-        if request.mode == "llm":
-            answer = self._llm(request.question, passages, answer, loaded.snapshot.documents)
-            timings.update({k: v for k, v in answer.timings_ms.items() if k not in timings})
-        timings["total"] = _ms(request.began)
-        return answer.model_copy(update={"timings_ms": timings})
 
     def _llm(self, question: str, passages: list[Passage], extractive: Answer, documents) -> Answer:
         """Delegate to the optional LLM writer; without it (or without an endpoint) keep the extractive answer."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import subprocess
 import sys
 import time
@@ -45,6 +47,14 @@ def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def session_embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The bundled model behind one session-wide embedding cache, for tests that answer without an index."""
+    from jiceng.ingest.embedding import get_embedder
+
+    return get_embedder(Settings(data_dir=tmp_path_factory.mktemp("embedding-cache")))
+
+
+@pytest.fixture(scope="session")
 def llm_stub_url():
     """Base URL (``…/v1``) of the scripted OpenAI-compatible server (tests/llm_stub_server.py), a real process."""
     import subprocess
@@ -84,6 +94,35 @@ def start_chroma(path: Path, port: int) -> subprocess.Popen:
             time.sleep(0.1)
     proc.kill()
     raise RuntimeError("chroma did not start")
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+_CHROMIUM_FLAGS = (
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+)
+
+
+@contextlib.contextmanager
+def headless_chromium(*flags: str) -> Iterator:
+    """A real headless Debian chromium driven by selenium, with ``flags`` beside the usual ones; a skip
+    without it, and a failure in CI, where `make browser` installs it."""
+    if not (CHROMIUM and CHROMEDRIVER):
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are required in CI (make browser)")
+        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (*_CHROMIUM_FLAGS, *flags):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        yield driver
+    finally:
+        driver.quit()
 
 
 @contextlib.contextmanager

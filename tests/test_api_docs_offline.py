@@ -4,16 +4,13 @@ host but the loopback unresolvable: the pages must render the API from files the
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
 
-from .conftest import running_api
+from .conftest import headless_chromium, running_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -31,25 +28,10 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def offline_browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver are required in CI (make browser)")
-        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1280,1000",
-        # No network but the loopback: a CDN (jsdelivr, Google Fonts) does not resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
+    # No network but the loopback: a CDN (jsdelivr, Google Fonts) does not resolve.
+    with headless_chromium("--window-size=1280,1000", "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1") as driver:
+        driver.set_page_load_timeout(30)
+        yield driver
 
 
 def _code_from_elsewhere(driver, base: str) -> list[str]:

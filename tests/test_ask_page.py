@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import running_api
+from .conftest import headless_chromium, running_api
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 API_KEY = "k3y-for-ask-page-tests"
 XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = "<img src=x onerror=\"document.title='pwned'\">"
@@ -91,23 +88,9 @@ def server(tmp_path_factory, llm_stub_url):
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (CHROMIUM and CHROMEDRIVER):
-        if os.environ.get("CI"):
-            pytest.fail("chromium and chromium-driver are required in CI (make browser)")
-        pytest.skip("chromium not installed (apt-get install chromium chromium-driver)")
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run", "--window-size=1100,1300",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
-    ARTIFACTS.mkdir(exist_ok=True)
-    yield driver
-    driver.quit()
+    with headless_chromium("--window-size=1100,1300") as driver:
+        ARTIFACTS.mkdir(exist_ok=True)
+        yield driver
 
 
 def _wait_for_result(driver, shown: tuple[str, ...] = ("result", "error")):

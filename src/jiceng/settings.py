@@ -68,7 +68,13 @@ class RetrievalSettings(_Section):
 
 class AnswerSettings(_Section):
     mode: Literal["extractive", "llm"] = "extractive"
-    max_sentences: int = Field(3, ge=1, le=10)
+    max_sentences: int = Field(4, ge=1, le=10, description="Quotes in one answer at most (steps of a how-to).")
+    pool: int = Field(
+        10, ge=1, le=50, description="Passages the answerer reads (at least top_k); only top_k are shown."
+    )
+    sentence_cache_size: int = Field(
+        50_000, ge=0, description="Sentence vectors kept in memory per process (the rest stay in the disk cache)."
+    )
     max_question_chars: int = Field(500, ge=10, le=10000)
     cache_size: int = Field(
         1024, ge=0, description="Extractive answers kept per index generation for repeated questions (0 = off)."

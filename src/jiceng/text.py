@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
@@ -24,8 +24,18 @@ _PUNCT_FOLD = str.maketrans(
 )
 _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’\"』」）)]*|\n+")
+# A full stop ends what an answer may quote: a clause ending in ；or ，is no whole sentence.
+_FULL_STOP = re.compile(r"[。！？!?]+[”’\"』」）)]*|\n+")
+_LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+# Colloquial and northern question words -> the standard ones the answerer reads the asked type from
+# (咋 = 怎么, 啥 = 什么, 为啥 = 为什么, 图个啥 = 目的是什么): a general resource of spoken Chinese, not of
+# this corpus. Longest first, so 为啥 is not read as 为 + 什么.
+_COLLOQUIAL = [
+    ("为啥", "为什么"), ("图个啥", "目的是什么"), ("图啥", "目的是什么"), ("干嘛", "做什么"), ("干啥", "做什么"),
+    ("咋样", "怎么样"), ("咋", "怎么"), ("啥时候", "什么时候"), ("多会儿", "什么时候"), ("啥", "什么"),
+]
 
 # Question words and particles that carry no topic; kept out of lexical overlap.
 STOPWORDS = frozenset(
@@ -57,26 +67,56 @@ def to_simplified(text: str) -> str:
 def normalize_question(question: str) -> str:
     """Question as retrieval sees it: simplified, NFKC width-folded, filler words stripped."""
     text = to_simplified(unicodedata.normalize("NFKC", question)).strip()
+    for spoken, standard in _COLLOQUIAL:
+        text = text.replace(spoken, standard)
     previous = None
     while previous != text:
         previous, text = text, _FILLER.sub("", text).strip()
     return text or question.strip()
 
 
-def sentence_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence ``(start, end)`` offsets in ``text[start:end]``, ends at 。！？；!?; or newlines.
+def sentence_spans(
+    text: str, start: int = 0, end: int | None = None, *, ends: re.Pattern[str] = _SENTENCE_END
+) -> list[tuple[int, int]]:
+    """Sentence ``(start, end)`` offsets in ``text[start:end]``, ends at 。！？；!?; or newlines (``ends``).
 
     Leading/trailing whitespace is trimmed from each span; empty spans are dropped.
     """
     end = len(text) if end is None else end
     spans: list[tuple[int, int]] = []
     cursor = start
-    for match in _SENTENCE_END.finditer(text, start, end):
+    for match in ends.finditer(text, start, end):
         stop = match.end() if match.group().strip() else match.start()
         spans.append((cursor, stop))
         cursor = match.end()
     spans.append((cursor, end))
     return [s for s in (_trim(text, a, b) for a, b in spans) if s[1] > s[0]]
+
+
+@lru_cache(maxsize=8192)
+def document_sentences(text: str) -> tuple[tuple[int, int], ...]:
+    """The whole sentences of a document (ended by 。！？ or a line end, not by ；), split once per text:
+    what answers quote and what the relevance stage scores."""
+    return tuple(sentence_spans(text, ends=_FULL_STOP))
+
+
+def skip_list_marker(text: str, start: int, end: int) -> int:
+    """Quotes start after a list bullet such as '- ' or '1. ', so they read as sentences."""
+    match = _LIST_MARKER.match(text, start, end)
+    return match.end() if match and match.end() < end else start
+
+
+def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The document sentences overlapping ``text[start:end]`` (whole, so a chunk edge never cuts a quote),
+    each from after its list bullet; headings and fragments under four characters left out."""
+    spans = document_sentences(text)
+    first = bisect_right(spans, start, key=itemgetter(1))
+    found = []
+    for a, b in spans[first : bisect_left(spans, end, lo=first, key=itemgetter(0))]:
+        a = skip_list_marker(text, a, b)
+        if b - a >= 4 and not _HEADING_LINE.match(text[a:b]):
+            found.append((a, b))
+    return found
 
 
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
