@@ -37,7 +37,7 @@ _COSINE_ONLY = RelevanceModel(weights=(0.0,) * len(FEATURES), bias=0.0, mean=(0.
 def candidates_of(pipeline: Pipeline, question: str):
     """The answerer's candidates for ``question`` with their features (cosine included)."""
     settings = pipeline.settings
-    pool = pipeline.search(question, max(settings.retrieval.top_k, settings.answer.pool))
+    pool = pipeline.retriever.retrieve(question, max(settings.retrieval.top_k, settings.answer.pool))
     analysed = analyse_question(question, pipeline.stats)
     scored = score_relevance(
         candidate_sentences(analysed, pool, pipeline.snapshot.documents), pipeline.question_vector(question),

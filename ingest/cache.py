@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,15 @@ class MemoryLru:
         if self._items is not None:
             with self._lock:
                 self._items[key] = value
+
+    def fetch(self, keys: Sequence[Hashable], compute: Callable[[list], Sequence[Any]]) -> dict[Hashable, Any]:
+        """The value of every key: those held, the rest from one ``compute(missing keys)`` call, then held."""
+        found = {k: v for k in dict.fromkeys(keys) if (v := self.get(k)) is not None}
+        missing = [k for k in dict.fromkeys(keys) if k not in found]
+        for key, value in zip(missing, compute(missing) if missing else ()):
+            self.put(key, value)
+            found[key] = value
+        return found
 
 
 class SqliteCache:

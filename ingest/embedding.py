@@ -193,17 +193,12 @@ class CachedEmbedder:
         self._queries = MemoryLru(lru_size)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
-        known = {t: v for t in dict.fromkeys(texts) if (v := self._queries.get(t)) is not None}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
-        if missing:
-            known |= self._remember(missing, self.backend.embed_queries(missing))
+        known = self._queries.fetch(texts, self._compute_queries)
         return np.stack([known[t] for t in texts]) if texts else np.empty((0, self.dim), np.float32)
 
-    def _remember(self, texts: list[str], vectors: np.ndarray) -> dict[str, np.ndarray]:
-        for text, vector in zip(texts, vectors):
-            self._queries.put(text, vector)
+    def _compute_queries(self, texts: list[str]) -> np.ndarray:
         self.computed += len(texts)
-        return dict(zip(texts, vectors))
+        return self.backend.embed_queries(texts)
 
     def embed_passages(
         self, texts: Sequence[str], on_progress: Callable[[int], None] | None = None, *, reuse: bool = True

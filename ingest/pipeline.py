@@ -160,6 +160,7 @@ def _rebuild(
     )
     chunks = {doc_id: chunk_document(doc, settings) for doc_id, doc in loaded.items()}
     report.generation, report.embedded = _build(settings, loaded, chunks, bar, reuse_vectors=reuse)
+    _embed_sentences(settings, loaded, chunks, bar)
     report.documents = len(loaded)
     report.chunks = sum(len(c) for c in chunks.values())
     report.seconds = round(time.perf_counter() - began, 3)

@@ -20,7 +20,7 @@ from jiceng.qa.relevance import RelevanceModel, SentenceVectors, bundled_model
 from jiceng.qa.retrieval import HybridRetriever, RetrievalSources, Snapshot
 from jiceng.settings import Settings
 from jiceng.text import normalize_question, tokenize
-from jiceng.types import Answer, Passage
+from jiceng.types import Answer
 
 
 @dataclass(frozen=True)
@@ -38,17 +38,6 @@ class Pipeline:
     # repeated question is served from here; the cache goes when the generation is replaced.
     answers: MemoryLru
 
-    def search(
-        self,
-        question: str,
-        k: int,
-        filters: Mapping[str, Any] | None = None,
-        timings: dict[str, float] | None = None,
-        sources: RetrievalSources = "hybrid",
-    ) -> list[Passage]:
-        """Ranked passages (the retrieve stage alone)."""
-        return self.retriever.retrieve(question, k, filters, timings, sources=sources)
-
     def answer(
         self,
         question: str,
@@ -60,7 +49,7 @@ class Pipeline:
         """Retrieve a pool of ``max(top_k, answer.pool)`` passages, score their sentences, compose from
         the pool; the answer shows the first ``top_k`` passages. The composer reads deeper than it shows,
         so an answering passage ranked just below the cut (a near-tie of fused scores) is still read."""
-        pool = self.search(question, max(top_k, self.settings.answer.pool), filters, timings, sources)
+        pool = self.retriever.retrieve(question, max(top_k, self.settings.answer.pool), filters, timings, sources)
         clock = time.perf_counter()
         answer = answer_extractive(
             question,

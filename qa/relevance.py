@@ -82,12 +82,7 @@ class SentenceVectors:
         self._known = MemoryLru(size)
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        found = {t: v for t in dict.fromkeys(texts) if (v := self._known.get(t)) is not None}
-        missing = [t for t in dict.fromkeys(texts) if t not in found]
-        if missing:
-            for text, vector in zip(missing, self._embed(missing)):
-                self._known.put(text, vector)
-                found[text] = vector
+        found = self._known.fetch(texts, self._embed)
         return np.stack([found[t] for t in texts]) if texts else np.empty((0, 0), np.float32)
 
 

@@ -108,7 +108,7 @@ class QAService:
     ) -> list[Passage]:
         """Ranked passages for ``query`` (no answer composed); ``retrieval`` = hybrid, bm25 or dense."""
         query, k = self._check_question(query), _check_k(k, "k")
-        return self.current().search(query, k, filters, sources=check_sources(retrieval))
+        return self.current().retriever.retrieve(query, k, filters, sources=check_sources(retrieval))
 
     def ask(
         self,
