@@ -57,9 +57,12 @@ QUESTION_WORDS = frozenset(
 # A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传).
 _SYNONYMS = [
     frozenset(g.split())
-    for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送")
+    for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送",
+              "问题 难题 毛病 难处")
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
+# A count in words that is not a bare 一 (进一步, 统一 hold 一 but count nothing).
+_COUNT = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]{2,}|[二两三四五六七八九十百千万亿])"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
 
 
@@ -87,10 +90,13 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
-    ("number", re.compile(r"多少|几|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
+    # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
+    ("number", re.compile(r"多少|(?<!哪)几(?!乎)|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
+_CUES_BY_NAME = {name: needs for name, _, needs in _CUES}
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
-_COUNT_UNIT = re.compile(rf"(?:多少|几)\s*([万亿千百]*[{_UNITS}]|钱)")
+# The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
+_COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|(?<!哪)几(?!乎)\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 _HEADING = re.compile(r"^#{1,6}\s")
 _start, _end = itemgetter(0), itemgetter(1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -109,9 +115,9 @@ _ASKED_KINDS = [
     ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
     # What for: answered by the sentence that states a purpose or an effect; why: by the one that states a
     # cause or the problem the thing answers (a case's 背景); not by the sentence that says what it is.
-    ("purpose", re.compile(r"目的|意义|作用|好处|用处|(?i:\b(?:purpose|what for)\b)")),
-    ("reason", re.compile(r"为什么|为何|原因|(?i:\bwhy\b)")),
-    ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
+    ("purpose", re.compile(r"目的|意义|作用|好处|用处|为了(?:干|做)?什么|用意|(?i:\b(?:purpose|what for)\b)")),
+    ("reason", re.compile(r"为什么|为何|原因|起因|缘由|出于什么|什么考虑|(?i:\bwhy\b)")),
+    ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|毛病|难处|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
 ]
 # The kinds of line, section or sentence that answer each asked kind.
 _ANSWERED_BY = {
@@ -154,6 +160,9 @@ _ASKING = re.compile(
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
+_OPEN_QUESTION = re.compile(r"为什么|为何|怎么|怎样|如何|什么|哪|谁|多少|(?<!哪)几(?!乎)")
+# Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
+_CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份")
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
 # A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
@@ -238,8 +247,11 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     if not terms:  # a slogan of one-character words (人在格中走，事在格中办): match its phrases whole
         terms = {p: 1.0 for p in re.split(r"[\W_]+", text.lower()) if len(p) > 1}
     cue, need = _answer_type(text)
-    yes_no = bool(_YES_NO.search(to_simplified(question.strip())))
+    # 吗 after a question word is rhetorical (为什么还要…？光…不够吗？): the question stays open.
+    yes_no = bool(_YES_NO.search(to_simplified(question.strip()))) and not _OPEN_QUESTION.search(text)
     focus = _focus(text, list(terms), yes_no)
+    if focus is not None and cue is not None and _CUE_WORD.fullmatch(focus):
+        focus = None  # 比例涨到多少: 比例 names the answer type, not a thing the answer must name
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
     kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
     return Question(
@@ -267,11 +279,12 @@ def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None)
 
 def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tuple[str, ...]:
     """Terms the corpus never uses, followed by 的 (上的, 里的, 中的), that are nouns: 南极 of 南极的网格, 火星 of
-    火星上的社区. Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
+    火星上的社区 (a 的 that ends the question, as in 是治什么毛病的, qualifies nothing). Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
     weigh less (``TermStats.idf``)."""
     folded = text.lower()
     return tuple(
-        t for t in terms if stats.df.get(t, 0) == 0 and re.search(re.escape(t) + "[上里中]?的", folded) and is_noun(t)
+        t for t in terms
+        if stats.df.get(t, 0) == 0 and re.search(re.escape(t) + "[上里中]?的[\u4e00-\u9fff]", folded) and is_noun(t)
     )
 
 
@@ -301,22 +314,25 @@ def _analyse_foreign(text: str, stats: TermStats) -> Question:
 
 
 def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
-    """The answer type asked for. A question of several asking clauses (哪个省成立了…，目的是什么) is
-    typed only when every clause is: one open clause is answerable by the sentences on its topic."""
+    """The answer type asked for: that of the first clause that asks for one. A question of several
+    asking clauses (哪年成立的，第一任主任是谁) wants every figure it asks; an answer without that one
+    answers it in part at best."""
     clauses = [c for c in re.split(r"[，,；;？?]", text) if _ASKING.search(c)]
-    if len(clauses) > 1 and any(_clause_type(c)[0] is None for c in clauses):
-        return None, None
-    return _clause_type(text)
+    return next((typed for c in clauses if (typed := _clause_type(c))[0] is not None), _clause_type(text))
 
 
 def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
     for name, asks, needs in _CUES:
         if asks.search(text):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
-            if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"
-                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, not by a percentage.
-                word = {"钱": "元", "个": f"[{_UNITS}]"}.get(unit.group(1), re.escape(unit.group(1)))
-                needs = _counted(word)
+            if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"
+                counted = unit.group(1) or unit.group(2)
+                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, 几个会 by 四会, so any
+                # counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
+                if counted == "成":  # 几成 asks for a share: 30%, 三成
+                    return "percent", re.compile(_CUES_BY_NAME["percent"])
+                needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted == "个"
+                         else _counted({"钱": "元"}.get(counted, re.escape(counted))))
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县 -> a named 县
                 needs = rf"[\u4e00-\u9fff]{{2,}}{place.group(1)}"
@@ -610,6 +626,22 @@ def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -
     )
 
 
+def whole_twin_first(ranked: Sequence[Evidence], threshold: float) -> list[Evidence]:
+    """The best sentence first, unless it is a line the source breaks off mid-clause (…生活物资,) and another
+    candidate above ``threshold`` holds all its words and reads to a full stop (the corpus repeats a
+    case's lines in the policies, whole): then that one, the same evidence complete, is cited first."""
+    best, *rest = ranked
+    if best.text.rstrip()[-1:] not in MID_CLAUSE:
+        return list(ranked)
+    words = normalize_for_match(best.text).rstrip(MID_CLAUSE)
+    twin = next(
+        (e for e in rest if e.probability >= threshold and e.text.rstrip()[-1:] not in MID_CLAUSE
+         and words in normalize_for_match(e.text)),
+        None,
+    )
+    return list(ranked) if twin is None else [twin, *(e for e in ranked if e is not twin)]
+
+
 def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
     """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
     quotes, the asked type held); a "how" question takes the steps of the best sentence's document in
@@ -797,6 +829,7 @@ def answer_extractive(
             abstained=True,
             passages=list(passages),
         )
+    ranked = whole_twin_first(ranked, model.threshold)
     chosen = select_evidence(analysed, ranked, max_sentences)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)

@@ -7,6 +7,7 @@ import pytest
 from jiceng.ingest.chunking import chunk_document
 from jiceng.ingest.loaders import load_document
 from jiceng.qa.answer import (
+    Evidence,
     Span,
     TermStats,
     analyse_question,
@@ -14,6 +15,7 @@ from jiceng.qa.answer import (
     completed,
     format_answer,
     standalone_span,
+    whole_twin_first,
 )
 from jiceng.qa.retrieval import to_passage
 from jiceng.settings import Settings
@@ -140,12 +142,52 @@ def test_question_types_are_read_from_the_question(corpus, ask, answer_with):
     assert analyse_question("邻里节有哪些做法？", stats).cue is None
 
 
-def test_a_question_with_one_open_clause_is_not_held_to_the_other_clauses_type(corpus, ask, answer_with):
+def test_every_clause_that_asks_for_a_figure_is_held_to_it(corpus, ask, answer_with):
     stats = corpus[2]
     assert analyse_question("金色中环联盟是哪个区的？", stats).cue == "place"
-    # The province is anonymised (xx省) in the sources, but the purpose is stated: answerable.
-    assert analyse_question("哪个省成立了省委社会建设委员会，目的是什么？", stats).cue is None
-    assert analyse_question("联盟吸纳了多少家单位，哪一年成立？", stats).cue is not None  # both clauses typed
+    # A province the sources anonymise (xx省) is no answer to 哪个省, in a clause of its own or beside another.
+    assert analyse_question("哪个省成立了省委社会建设委员会，目的是什么？", stats).cue == "place"
+    assert analyse_question("联盟吸纳了多少家单位，哪一年成立？", stats).cue == "number"  # the first typed clause
+    assert analyse_question("联盟有哪些做法，目的是什么？", stats).cue is None
+    # The sources give the units the alliance took in, but no year: the question is not half-answered.
+    answer = ask("金色中环党建联盟是哪一年成立的，吸纳了哪些单位？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng")
+    assert answer.abstained and answer.citations == []
+
+
+def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(corpus, ask, answer_with):
+    stats = corpus[2]
+    # 哪几 (which ones) is 哪些, not a count: the units themselves answer it.
+    assert analyse_question("金色中环联盟吸纳了哪几类单位的党组织？", stats).cue is None
+    answer = ask("金色中环联盟吸纳了哪几类单位的党组织？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng")
+    assert not answer.abstained and "重点企业、金融机构、社会组织" in answer.answer
+    # 几大 (how many major …) is answered by a numeral before 大, not only by digits or listed units.
+    answer = ask("社区书记工作室有几大功能？", "shenzhen-shequ-shuji-gongzuoshi")
+    assert not answer.abstained and "四大功能" in answer.citations[0].quote
+    assert analyse_question("邻里节以前居民参与大概有几成？", stats).cue == "percent"  # 几成: a share
+
+
+def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_asked_about(corpus):
+    stats = corpus[2]
+    share = analyse_question("参与的居民比例是多少？", stats)
+    assert (share.cue, share.focus, share.unknown_focus) == ("percent", None, False)
+    # A closing 的 (是治什么毛病的) qualifies nothing; 南极的网格 does.
+    assert analyse_question("接诉即办是治什么毛病的？", stats).qualifiers == ()
+    assert analyse_question("南极的网格怎么运作？", stats).qualifiers == ("南极",)
+    # 吗 after a question word is rhetorical: still an open question, not a yes/no one.
+    assert not analyse_question("为什么要培育社区文化？只解决具体问题不行吗？", stats).yes_no
+    assert analyse_question("功德银行积分能兑换汽车吗？", stats).yes_no
+
+
+def test_a_line_broken_off_mid_clause_gives_way_to_its_whole_twin():
+    def evidence(text: str, probability: float, doc_id: str) -> Evidence:
+        return Evidence(Span(doc_id, 0, len(text)), text, 1, 0.5, 0.5, True, True, probability=probability)
+
+    cut = evidence("村民的积分可兑换油、米、盐等生活物资,", 0.9, "case")
+    other = evidence("功德银行以户为单位建立账户。", 0.8, "case")
+    whole = evidence("如村民的积分可兑换油、米、盐等生活物资,有效倡导公众行善积德。", 0.6, "policy")
+    assert whole_twin_first([cut, other, whole], threshold=0.55) == [whole, cut, other]
+    assert whole_twin_first([cut, other, whole], threshold=0.7) == [cut, other, whole]  # too unlikely
+    assert whole_twin_first([other, cut, whole], threshold=0.55) == [other, cut, whole]  # best reads whole
 
 
 def test_frame_words_of_a_question_are_no_topic(corpus, ask, answer_with):
