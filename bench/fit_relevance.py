@@ -8,8 +8,9 @@ then chosen on the best candidate's probability: among those that refuse at most
 of the answerable questions, the one that best separates them (near-misses refused minus answerable
 refused, Youden's J; the lowest of equals). Prints the threshold curve; ``--write`` stores the model in
 qa/relevance.json.
-By default it reads the fresh set's dev split, the whole regression set and the questions on whole cases; items of split ``test``
-are never read (the fresh test split stays unseen).
+By default it reads the blind sets (fresh2's dev split; all of fresh, whose test split is used up), the whole
+regression set and the questions on whole cases; the test split of a set still held out
+(``jiceng.evals.goldset.HELD_OUT``) is never read.
 """
 
 from __future__ import annotations
@@ -21,14 +22,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from jiceng.evals.goldset import bundled_set_path, load_eval_set
+from jiceng.evals.goldset import HELD_OUT, bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
 from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.qa.relevance import FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path("fresh"), bundled_set_path("regression"), bundled_set_path("overview")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh2", "fresh", "regression", "overview")]
 # Scores only the cosine: the features come out of score_relevance unchanged by the weights.
 _COSINE_ONLY = RelevanceModel(weights=(0.0,) * len(FEATURES), bias=0.0, mean=(0.0,) * len(FEATURES),
                               scale=(1.0,) * len(FEATURES), threshold=0.0)
@@ -48,7 +49,7 @@ def candidates_of(pipeline: Pipeline, question: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", action="append", type=Path, help="eval set(s); default: fresh dev + regression")
+    parser.add_argument("--set", action="append", type=Path, help="eval set(s); default: the blind sets (no held-out test split), regression, overview")
     parser.add_argument("--max-false-refusal", type=float, default=0.05, help="share of answerable ones refused at most")
     parser.add_argument("--C", type=float, default=1.0, help="inverse regularisation strength")
     parser.add_argument("--write", action="store_true", help="write qa/relevance.json")
@@ -56,8 +57,9 @@ def main() -> None:
     pipeline = build_pipeline(Settings(), relevance=_COSINE_ONLY)
     rows, labels, best_rows = [], [], []  # best_rows: (features of every candidate, answerable, cue ok)
     for path in args.set or DEFAULT_SETS:
+        held_out = path.stem in HELD_OUT
         for item in load_eval_set(path):
-            if item.split == "test":
+            if held_out and item.split == "test":
                 continue
             analysed, scored = candidates_of(pipeline, item.question)
             feats = feature_rows([e.features for e in scored])

@@ -42,15 +42,21 @@ class EvalItem(BaseModel):
         return self
 
 
+# Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
+# this list once its test split has been looked at (``fresh``: on 2026-12-03, at the end of the work it judged).
+HELD_OUT = frozenset({"fresh2"})
+
+
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh`` (written blind; dev to tune on, test held out) or ``regression``
-    (every earlier question, none held out: what the CI gate reads its floors from)."""
+    """A bundled eval set: ``fresh2`` (written blind; dev to tune on, test held out), ``fresh`` (the first
+    blind set, its test split used up) or ``regression`` (every earlier question, none held out: what the
+    CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
 
 def default_set_path() -> Path:
-    """The set ``jiceng eval`` runs by default: the fresh set (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh")
+    """The set ``jiceng eval`` runs by default: the newest blind set (its dev split unless told otherwise)."""
+    return bundled_set_path("fresh2")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:

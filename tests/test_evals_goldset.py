@@ -10,7 +10,7 @@ from importlib import resources
 import pytest
 
 from jiceng.errors import InputError
-from jiceng.evals.goldset import bundled_set_path, default_set_path, load_eval_set
+from jiceng.evals.goldset import HELD_OUT, bundled_set_path, default_set_path, load_eval_set
 from jiceng.text import normalize_for_match
 
 
@@ -45,6 +45,10 @@ FROZEN_TEST_SPLITS = {
 }
 
 
+def test_only_sets_with_a_frozen_test_split_are_held_out():
+    assert HELD_OUT and HELD_OUT <= set(FROZEN_TEST_SPLITS)
+
+
 @pytest.mark.parametrize("name", sorted(FROZEN_TEST_SPLITS))
 def test_a_blind_sets_held_out_split_is_the_one_frozen_before_tuning(name):
     """The test split cannot drift: its ids are the ones committed before any tuning (their digest is
@@ -68,7 +72,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh.jsonl"
+    assert default_set_path().name == "fresh2.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
