@@ -42,9 +42,10 @@ def markdown_report(results: dict[str, Any]) -> str:
         f"Bare embedding model ({model}): query p50 **{_ms(bare['query']['p50_ms'])} ms** (p95 {_ms(bare['query']['p95_ms'])}; "
         f"{bare['query']['n']} questions timed in blocks of {bare['query']['block']} between blocks of jiceng's "
         f"/ask c=1 requests on the same questions); "
-        f"passages **{bare['passages']['chunks_per_s']:.1f} chunks/s** "
-        f"({bare['passages']['chunks_per_cpu_s']:.1f} per CPU-second, "
-        f"batch {bare['passages']['batch']}, {bare['passages']['chunks']} of jiceng's chunks).",
+        f"passages **{bare['passages']['texts_per_s']:.1f} texts/s** "
+        f"({bare['passages']['texts_per_cpu_s']:.1f} per CPU-second, "
+        f"batch {bare['passages']['batch']}, {bare['passages']['texts']} of the texts jiceng's ingest embedded, "
+        f"{bare['passages']['sentence_share']:.0%} of them sentences).",
         "",
         "| | " + " | ".join(_NAMES[s] for s in systems) + " |",
         "|---|" + "---:|" * len(systems),
@@ -59,6 +60,8 @@ def markdown_report(results: dict[str, Any]) -> str:
     row("ingest, s", lambda s: f"{s['ingest']['seconds']:.1f}" + _embedded_note(s))
     row("ingest, chunks/s (per CPU-s)",
         lambda s: f"{s['ingest']['chunks_per_s']:.1f} ({s['ingest']['chunks_per_cpu_s']:.1f})")
+    row("ingest, texts embedded/s (per CPU-s)",
+        lambda s: f"{s['ingest']['texts_per_s']:.1f} ({s['ingest']['texts_per_cpu_s']:.1f})")
     row("unchanged re-ingest, s", lambda s: f"{s['reingest']['seconds']:.2f}" if "reingest" in s else "full rebuild")
     row("index on disk, MiB", lambda s: f"{s['index_bytes'] / MIB:.1f}")
     row("server start until ready (index loaded), s",
@@ -130,12 +133,12 @@ def plot(results: dict[str, Any], path: Path) -> None:
     ax.set_title(f"{results['size']} chunks, {results['machine']['cpus']} CPUs")
     ax.legend(fontsize=8)
     names = list(systems)
-    ax2.bar(range(len(names)), [systems[n]["ingest"]["chunks_per_s"] for n in names],
+    ax2.bar(range(len(names)), [systems[n]["ingest"]["texts_per_s"] for n in names],
             color=[f"C{i}" for i in range(len(names))])
-    ax2.axhline(results["bare"]["passages"]["chunks_per_s"], ls="--", color="grey", label="bare embedding")
+    ax2.axhline(results["bare"]["passages"]["texts_per_s"], ls="--", color="grey", label="bare embedding")
     ax2.set_xticks(range(len(names)), [_NAMES[n] for n in names], rotation=20, fontsize=8)
     ax2.set_yscale("log")
-    ax2.set_ylabel("ingest, chunks/s")
+    ax2.set_ylabel("ingest, texts embedded/s")
     ax2.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -281,7 +281,9 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
     ours: dict[str, Any] = {
         "chunks": first["chunks"],
         "ingest": first | {"chunks_per_s": first["chunks"] / first["seconds"],
-                           "chunks_per_cpu_s": first["chunks"] / first["cpu_s"]},
+                           "chunks_per_cpu_s": first["chunks"] / first["cpu_s"],
+                           "texts_per_s": first["texts_embedded"] / first["seconds"],
+                           "texts_per_cpu_s": first["texts_embedded"] / first["cpu_s"]},
         "reingest": again | {"share_of_first": again["seconds"] / first["seconds"]},
         "index_bytes": dir_size(data_dir) - dir_size(data_dir / "cache"),
     }
@@ -322,8 +324,10 @@ def run_benchmark(config: BenchConfig) -> dict[str, Any]:
         built = _job("build-baseline", {"kind": kind, "source": str(corpus_dir), "index_dir": str(index_dir),
                                         "data_dir": str(root / f"{kind}-data"),
                                         "cache_passages": config.reuse_embeddings}, env)
-        system = {"chunks": built["chunks"], "ingest": built | {"chunks_per_s": built["chunks"] / built["seconds"],
-                                                               "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]},
+        rates = {"chunks_per_s": built["chunks"] / built["seconds"], "chunks_per_cpu_s": built["chunks"] / built["cpu_s"]}
+        # A baseline embeds each of its chunks once (bm25s embeds nothing): its texts are its chunks.
+        rates |= {"texts_per_s": rates["chunks_per_s"], "texts_per_cpu_s": rates["chunks_per_cpu_s"]}
+        system = {"chunks": built["chunks"], "ingest": built | rates,
                   "index_bytes": dir_size(index_dir)}
         port = free_port()
         argv = worker_argv("serve-baseline", {"kind": kind, "index_dir": str(index_dir), "port": port,
@@ -360,8 +364,8 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("/ask p95 ÷ p50 (c=1)", ours["ask_c1"]["p95_ms"] / ours["ask_c1"]["p50_ms"], "<=", TARGETS["p95_vs_p50"]),
         ("repeated question p50 over HTTP, ms", ours["cached_repeat"]["p50_ms"], "<", TARGETS["cached_ms"]),
         # Per CPU-second: wall-clock rates swing with whatever else shares the two cores.
-        ("ingest ÷ bare passage embedding, chunks per CPU-second",
-         ours["ingest"]["chunks_per_cpu_s"] / results["bare"]["passages"]["chunks_per_cpu_s"]
+        ("ingest ÷ bare embedding, texts embedded per CPU-second",
+         ours["ingest"]["texts_per_cpu_s"] / results["bare"]["passages"]["texts_per_cpu_s"]
          if embedding_ingest else None, ">=", TARGETS["ingest_vs_embed"]),
         ("unchanged re-ingest ÷ first ingest", ours["reingest"]["share_of_first"] if embedding_ingest else None,
          "<=", TARGETS["reingest_share"]),

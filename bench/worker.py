@@ -34,17 +34,22 @@ def _settings(args: dict[str, Any]) -> Settings:
 
 
 def ingest(args: dict[str, Any]) -> dict[str, Any]:
-    """jiceng's ingest of ``source`` into ``data_dir``; timed around ``ingest_paths`` only."""
+    """jiceng's ingest of ``source`` into ``data_dir``; timed around ``ingest_paths`` only (the model is
+    loaded before the clock starts). ``texts_embedded`` counts every text the model embedded: chunks and
+    the sentences the answerer scores."""
+    from jiceng.ingest.embedding import get_embedder
     from jiceng.ingest.pipeline import ingest_paths
     from jiceng.ingest.store import open_current
 
     settings = _settings(args)
+    embedder = get_embedder(settings)
+    computed = embedder.computed
     started, cpu = time.perf_counter(), _cpu_s()
     # Progress lines go to stderr, which the runner forwards: a 100k ingest embeds for hours.
     report = ingest_paths([Path(args["source"])], settings, progress=True)
     seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
     return {"seconds": seconds, "cpu_s": cpu, "chunks": len(open_current(settings).chunks),
-            "embedded": report.embedded, "peak_rss": _peak_rss()}
+            "embedded": report.embedded, "texts_embedded": embedder.computed - computed, "peak_rss": _peak_rss()}
 
 
 def build_baseline(args: dict[str, Any]) -> dict[str, Any]:
@@ -83,13 +88,19 @@ def load_model(args: dict[str, Any]) -> dict[str, Any]:
 
 def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
     """Bare passage throughput of the configured embedding backend on (a seeded sample of) the very texts
-    jiceng's ingest embedded, fed in the batches the ingest feeds it."""
-    from jiceng.ingest.chunking import index_text
+    jiceng's ingest embedded, chunks and sentences alike, fed in the batches the ingest feeds it."""
+    from jiceng.ingest.chunking import chunk_sentence_texts, index_text
     from jiceng.ingest.store import open_current
 
     settings = _settings(args)
     snapshot = open_current(settings)
-    texts = [index_text(snapshot.documents[c.doc_id], c) for c in snapshot.chunks]
+    chunks_of: dict[str, list] = {}
+    for chunk in snapshot.chunks:
+        chunks_of.setdefault(chunk.doc_id, []).append(chunk)
+    chunk_texts = [index_text(snapshot.documents[c.doc_id], c) for c in snapshot.chunks]
+    sentences = [t for doc_id, chunks in chunks_of.items() for t in chunk_sentence_texts(snapshot.documents[doc_id], chunks)]
+    texts = list(dict.fromkeys(chunk_texts + sentences))  # the ingest embeds a repeated text once
+    sentence_share = len(sentences) / max(len(chunk_texts) + len(sentences), 1)
     if len(texts) > args["sample"]:
         texts = random.Random(0).sample(texts, args["sample"])
     model = _bare_backend(settings)
@@ -99,8 +110,8 @@ def embed_passages(args: dict[str, Any]) -> dict[str, Any]:
     for i in range(0, len(texts), batch):
         model.embed_passages(texts[i : i + batch])
     seconds, cpu = time.perf_counter() - started, _cpu_s() - cpu
-    return {"seconds": seconds, "cpu_s": cpu, "chunks": len(texts), "chunks_per_s": len(texts) / seconds,
-            "chunks_per_cpu_s": len(texts) / cpu, "batch": batch}
+    return {"seconds": seconds, "cpu_s": cpu, "texts": len(texts), "texts_per_s": len(texts) / seconds,
+            "texts_per_cpu_s": len(texts) / cpu, "sentence_share": sentence_share, "batch": batch}
 
 
 def embed_queries(args: dict[str, Any]) -> dict[str, Any]:
