@@ -60,11 +60,12 @@ def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def session_embedder(tmp_path_factory: pytest.TempPathFactory):
-    """The bundled model behind one session-wide embedding cache, for tests that answer without an index."""
+def session_embedder(corpus_settings: Settings):
+    """The bundled model behind the session's one embedding cache, that of the corpus index: tests that
+    answer without an index read the vectors of the corpus's chunks and sentences from it, not anew."""
     from jiceng.ingest.embedding import get_embedder
 
-    return get_embedder(Settings(data_dir=tmp_path_factory.mktemp("embedding-cache")))
+    return get_embedder(corpus_settings)
 
 
 @pytest.fixture(scope="session")
