@@ -43,20 +43,21 @@ class EvalItem(BaseModel):
 
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
-# this list once its test split has been looked at (``fresh``: on 2026-12-03, at the end of the work it judged).
-HELD_OUT = frozenset({"fresh2"})
+# this list once its test split has been looked at, at the end of the work it judged (``fresh`` and
+# ``fresh2``: both on 2026-12-03).
+HELD_OUT = frozenset({"fresh3"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh2`` (written blind; dev to tune on, test held out), ``fresh`` (the first
-    blind set, its test split used up) or ``regression`` (every earlier question, none held out: what the
-    CI gate reads its floors from)."""
+    """A bundled eval set: ``fresh3`` (written blind; dev to tune on, test held out), ``fresh`` and ``fresh2``
+    (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
+    out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
 
 def default_set_path() -> Path:
     """The set ``jiceng eval`` runs by default: the newest blind set (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh2")
+    return bundled_set_path("fresh3")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:
