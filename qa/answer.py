@@ -31,12 +31,14 @@ from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
 from jiceng.text import (
     document_sentences,
     is_noun,
+    last_word,
     normalize_for_match,
     normalize_question,
     passage_sentences,
     skip_list_marker,
     to_simplified,
     tokenize,
+    word_tag,
     words,
 )
 from jiceng.types import Answer, Citation, Document, Passage
@@ -58,9 +60,11 @@ QUESTION_WORDS = frozenset(
 _SYNONYMS = [
     frozenset(g.split())
     for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送",
-              "问题 难题 毛病 难处")
+              "问题 难题 毛病 难处", "纠纷 矛盾")
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
+# An asking 几: not 哪几 (which ones, like 哪些), 那几/这几 (those few), 的几 (the several … of), 几乎 (almost).
+_JI = r"(?<![哪那这的])几(?!乎)"
 # A count in words that is not a bare 一 (进一步, 统一 hold 一 but count nothing).
 _COUNT = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]{2,}|[二两三四五六七八九十百千万亿])"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
@@ -90,13 +94,17 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
+    # 第几 (第几次, 第几代) asks an ordinal: any numeral answers it (十八大, 七普, 5G).
+    ("ordinal", re.compile(r"第几"), r"\d|[一二两三四五六七八九十]"),
     # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
-    ("number", re.compile(r"多少|(?<!哪)几(?!乎)|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
+    ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
 _CUES_BY_NAME = {name: needs for name, _, needs in _CUES}
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
-_COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|(?<!哪)几(?!乎)\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
+_COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
+# Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
+_WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")
 _HEADING = re.compile(r"^#{1,6}\s")
 _start, _end = itemgetter(0), itemgetter(1)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -160,7 +168,7 @@ _ASKING = re.compile(
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
-_OPEN_QUESTION = re.compile(r"为什么|为何|怎么|怎样|如何|什么|哪|谁|多少|(?<!哪)几(?!乎)")
+_OPEN_QUESTION = re.compile(rf"为什么|为何|怎么|怎样|如何|什么|哪|谁|多少|{_JI}")
 # Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
 _CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份")
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
@@ -250,8 +258,10 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     # 吗 after a question word is rhetorical (为什么还要…？光…不够吗？): the question stays open.
     yes_no = bool(_YES_NO.search(to_simplified(question.strip()))) and not _OPEN_QUESTION.search(text)
     focus = _focus(text, list(terms), yes_no)
-    if focus is not None and cue is not None and _CUE_WORD.fullmatch(focus):
-        focus = None  # 比例涨到多少: 比例 names the answer type, not a thing the answer must name
+    if focus is not None and (cue == "ordinal" or cue is not None and _CUE_WORD.fullmatch(focus)):
+        # 比例涨到多少: 比例 names the answer type, not a thing the answer must name; 第几次全国代表大会: the
+        # answer names it by its number, often abbreviated (十八大).
+        focus = None
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
     kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
     return Question(
@@ -279,13 +289,24 @@ def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None)
 
 def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tuple[str, ...]:
     """Terms the corpus never uses, followed by 的 (上的, 里的, 中的), that are nouns: 南极 of 南极的网格, 火星 of
-    火星上的社区 (a 的 that ends the question, as in 是治什么毛病的, qualifies nothing). Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
+    火星上的社区 (a 的 that ends the question, as in 是治什么毛病的, qualifies nothing; see
+    ``_heads_a_noun_phrase`` for a noun that is a verb's object instead). Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
     weigh less (``TermStats.idf``)."""
     folded = text.lower()
     return tuple(
         t for t in terms
-        if stats.df.get(t, 0) == 0 and re.search(re.escape(t) + "[上里中]?的[\u4e00-\u9fff]", folded) and is_noun(t)
+        if stats.df.get(t, 0) == 0 and is_noun(t)
+        and (at := re.search(rf"{re.escape(t)}[上里中]?的[\u4e00-\u9fff]", folded)) is not None
+        and _heads_a_noun_phrase(folded[: at.start()])
     )
+
+
+def _heads_a_noun_phrase(before: str) -> bool:
+    """Whether a word opens its clause's topic: it stands first, or after a preposition or a place word
+    (在南极的…, 海底村庄的…). After anything else it is mostly a verb's object in a relative clause (乱堆东西的…,
+    自己管事的…) or one of two things joined (居民区和农村的…), not a place the question is about."""
+    word = last_word(re.split(r"[，,。；;？?！!：:]", before)[-1])
+    return word is None or word_tag(word) in ("p", "s", "ns")
 
 
 def _analyse_foreign(text: str, stats: TermStats) -> Question:
@@ -323,7 +344,7 @@ def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
 
 def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
     for name, asks, needs in _CUES:
-        if asks.search(text):
+        if (asked := asks.search(text)) and not (name == "number" and asked.group() == "几" and _WHAT.search(text)):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"
                 counted = unit.group(1) or unit.group(2)

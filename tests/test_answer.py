@@ -164,6 +164,12 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     answer = ask("社区书记工作室有几大功能？", "shenzhen-shequ-shuji-gongzuoshi")
     assert not answer.abstained and "四大功能" in answer.citations[0].quote
     assert analyse_question("邻里节以前居民参与大概有几成？", stats).cue == "percent"  # 几成: a share
+    # 几 that counts nothing: those few (那几个), the several (的几个), or beside another question word.
+    for question in ("那几个平台主要管哪些事？", "邻里节的几个板块是什么？", "原来几家一起管是出了什么问题？"):
+        assert analyse_question(question, stats).cue is None, question
+    # 第几 asks an ordinal, which the answer gives by its number (十八大), not by the counted noun.
+    ordinal = analyse_question("中央从党的第几次全国代表大会以来重视基层治理？", stats)
+    assert (ordinal.cue, ordinal.focus, ordinal.unknown_focus) == ("ordinal", None, False)
 
 
 def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_asked_about(corpus):
@@ -173,6 +179,8 @@ def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_ask
     # A closing 的 (是治什么毛病的) qualifies nothing; 南极的网格 does.
     assert analyse_question("接诉即办是治什么毛病的？", stats).qualifiers == ()
     assert analyse_question("南极的网格怎么运作？", stats).qualifiers == ("南极",)
+    # Inside a clause the unknown noun is a verb's object (乱堆东西的…), not a place the question is about.
+    assert analyse_question("楼道里乱堆东西的老大难怎么解决？", stats).qualifiers == ()
     # 吗 after a question word is rhetorical: still an open question, not a yes/no one.
     assert not analyse_question("为什么要培育社区文化？只解决具体问题不行吗？", stats).yes_no
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).yes_no

@@ -189,16 +189,28 @@ def words(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=4096)
-def is_noun(word: str) -> bool:
-    """Whether jiceng's dictionary, or else jieba's, tags ``word`` as a noun: common (n), person (nr),
-    place (ns), organisation (nt) or other proper name (nz). Looked up in the files when asked, then
-    cached: jieba.posseg's tag table would keep a large table in every server process for rare questions."""
+def word_tag(word: str) -> str | None:
+    """The part-of-speech tag jiceng's dictionary, or else jieba's, gives ``word`` (n, v, d, r …; None for
+    a word in neither). Looked up in the files when asked, then cached: jieba.posseg's tag table would
+    keep a large table in every server process for rare questions."""
     entry = re.compile(rf"^{re.escape(word)} \d+ ([a-z]+)\s*$".encode(), re.MULTILINE)
     match = entry.search((resources.files("jiceng") / "data" / "userdict.txt").read_bytes())
     if match is None:  # jieba's own 5 MB dictionary only for words jiceng's does not list
         with _jieba().get_dict_file() as main:
             match = entry.search(main.read())
-    return match is not None and match.group(1).decode() in ("n", "nr", "ns", "nt", "nz")
+    return match.group(1).decode() if match else None
+
+
+def is_noun(word: str) -> bool:
+    """Whether ``word`` is tagged a noun: common (n), person (nr), place (ns), organisation (nt) or other
+    proper name (nz)."""
+    return word_tag(word) in ("n", "nr", "ns", "nt", "nz")
+
+
+def last_word(text: str) -> str | None:
+    """The last jieba word of ``text`` (precise mode, no HMM), or None for text without one."""
+    tokens = [t for t in _jieba().lcut(text, HMM=False) if t.strip() and not _is_punct(t)]
+    return tokens[-1] if tokens else None
 
 
 def _is_punct(token: str) -> bool:
