@@ -289,9 +289,9 @@ def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None)
 
 def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tuple[str, ...]:
     """Terms the corpus never uses, followed by 的 (上的, 里的, 中的), that are nouns: 南极 of 南极的网格, 火星 of
-    火星上的社区 (a 的 that ends the question, as in 是治什么毛病的, qualifies nothing; see
-    ``_heads_a_noun_phrase`` for a noun that is a verb's object instead). Other unknown words are mostly the asker's paraphrase (应当, 之间的, 身边的) and only
-    weigh less (``TermStats.idf``)."""
+    火星上的社区. A 的 that ends the question (是治什么毛病的) qualifies nothing, and a noun that is a verb's
+    object (乱堆东西的…) is no qualifier (``_heads_a_noun_phrase``). Other unknown words are mostly the
+    asker's paraphrase (应当, 之间的, 身边的) and only weigh less (``TermStats.idf``)."""
     folded = text.lower()
     return tuple(
         t for t in terms
@@ -348,10 +348,10 @@ def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
             unit = _COUNT_UNIT.search(text) if name == "number" else None
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"
                 counted = unit.group(1) or unit.group(2)
-                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, 几个会 by 四会, so any
-                # counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
                 if counted == "成":  # 几成 asks for a share: 30%, 三成
                     return "percent", re.compile(_CUES_BY_NAME["percent"])
+                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, 几个会 by 四会, so any
+                # counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
                 needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted == "个"
                          else _counted({"钱": "元"}.get(counted, re.escape(counted))))
             place = _PLACE_UNIT.search(text) if name == "place" else None
