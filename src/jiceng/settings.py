@@ -51,6 +51,8 @@ class EmbeddingSettings(_Section):
         None, description="sentence-transformers model name or local path (backend sentence-transformers)."
     )
     batch_size: int = Field(32, ge=1, le=1024)
+    query_prefix: str = Field("query: ", description="Prefix for questions (sentence-transformers backend).")
+    passage_prefix: str = Field("passage: ", description="Prefix for passages (sentence-transformers backend).")
 
     @field_validator("backend")
     @classmethod
@@ -60,8 +62,6 @@ class EmbeddingSettings(_Section):
         if name not in backend_names():
             raise ValueError(f"unknown embedding backend {name!r}; choose one of {', '.join(backend_names())}")
         return name
-    query_prefix: str = Field("query: ", description="Prefix for questions (sentence-transformers backend).")
-    passage_prefix: str = Field("passage: ", description="Prefix for passages (sentence-transformers backend).")
 
 
 class RetrievalSettings(_Section):
