@@ -17,7 +17,7 @@ import pytest
 from bench.load import free_port
 from jiceng.settings import Settings
 
-from .fakes import HASHING  # registers the test-only embedding backend
+from . import fakes  # noqa: F401  (registers the test-only embedding backend for every test)
 
 REPO = Path(__file__).resolve().parents[1]
 SEEDS_DIR = REPO.parent / "shared" / "seeds"
