@@ -78,6 +78,8 @@ def _counted(unit: str) -> str:
 # A quantity: digits, or Chinese numerals counting something (三年, 十余家) — a bare 一 is no number
 # (进一步, 统一, 一体化).
 _QUANTITY = rf"\d|百分之|{_counted(f'[{_UNITS}成]')}"
+# A share: 30%, 百分之三十, 三成, 5个百分点.
+_SHARE = rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -86,7 +88,7 @@ _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
-    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"),
+    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
     ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"),
      r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
@@ -99,7 +101,6 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
     ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
-_CUES_BY_NAME = {name: needs for name, _, needs in _CUES}
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
@@ -168,7 +169,7 @@ _ASKING = re.compile(
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
-_OPEN_QUESTION = re.compile(rf"为什么|为何|怎么|怎样|如何|什么|哪|谁|多少|{_JI}")
+_OPEN_QUESTION = re.compile(rf"{_WHAT.pattern}|多少|{_JI}")
 # Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
 _CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份")
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
@@ -349,7 +350,7 @@ def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"
                 counted = unit.group(1) or unit.group(2)
                 if counted == "成":  # 几成 asks for a share: 30%, 三成
-                    return "percent", re.compile(_CUES_BY_NAME["percent"])
+                    return "percent", re.compile(_SHARE)
                 # 个 is the general classifier: 几个工作人员 is answered by 不到十人, 几个会 by 四会, so any
                 # counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
                 needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted == "个"
