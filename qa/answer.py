@@ -112,20 +112,26 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # What a question asks for, and what a passage of the sources offers: measures (how), problems (what
 # goes wrong, why), effects. The sources say which they offer in labelled lines (难题: … 对策: …) and
 # in section titles (背景 / 做法 / 成效 in every case; 主要难题, 对策建议 in the policies). A
-# question's kind is tried in this order: 如何解决…问题 asks for measures, …解决了哪些难题 for effects.
+# question's kind is tried in this order: 为什么 asks for reasons, 如何解决…问题 for measures, …解决了哪些难题
+# for effects.
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb.
 _HOW = re.compile(
-    r"(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
+    r"(?<!不)(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [
+    # Why is asked by its own words only, so it goes before how (为什么要搞…？老办法哪里不行？); 冲着什么去的
+    # (aimed at what) asks which problem a thing answers.
+    ("reason", re.compile(r"为什么|为何|原因|起因|缘由|出于什么|什么考虑|凭什么|冲着什么|(?i:\bwhy\b)")),
     ("measure", _HOW),
     ("effect", re.compile(r"效果|成效|成果|解决了|取得了|带来了|(?i:\b(?:effects?|results?|achieved|solved?)\b)")),
     # What for: answered by the sentence that states a purpose or an effect; why: by the one that states a
     # cause or the problem the thing answers (a case's 背景); not by the sentence that says what it is.
-    ("purpose", re.compile(r"目的|意义|作用|好处|用处|为了(?:干|做)?什么|用意|(?i:\b(?:purpose|what for)\b)")),
-    ("reason", re.compile(r"为什么|为何|原因|起因|缘由|出于什么|什么考虑|(?i:\bwhy\b)")),
+    # Spoken what-for frames: 图的是什么 (what is it after), 出发点 (starting point).
+    ("purpose", re.compile(
+        r"目的|意义|作用|好处|用处|为了(?:干|做)?什么|用意|出发点|图(?:个|的)?(?:是)?什么|(?i:\b(?:purpose|what for)\b)"
+    )),
     ("problem", re.compile(r"表现|难题|问题|挑战|短板|困难|毛病|难处|(?i:\b(?:problems?|challenges?|show|manifest)\b)")),
 ]
 # The kinds of line, section or sentence that answer each asked kind.
@@ -590,9 +596,14 @@ def _kind_fit(question: Question, folded: str, line: str, section: str) -> float
         return fit + (LABEL_FIT if kind in answering else -LABEL_FIT)
     if kind := _section_kind(section):
         fit += SECTION_FIT if kind in answering else -SECTION_FIT
-    if kind := next((kind for kind, says in _SENTENCE_KINDS if says.search(folded)), None):
+    if kind := _sentence_kind(folded):
         fit += SENTENCE_FIT if kind in answering else -SENTENCE_FIT
     return fit
+
+
+def _sentence_kind(folded: str) -> str | None:
+    """What a sentence says it is by its discourse markers (``_SENTENCE_KINDS``), or None."""
+    return next((kind for kind, says in _SENTENCE_KINDS if says.search(folded)), None)
 
 
 def _label_of(line: str) -> str:
@@ -648,20 +659,40 @@ def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -
     )
 
 
-def whole_twin_first(ranked: Sequence[Evidence], threshold: float) -> list[Evidence]:
+def whole_twin_first(ranked: Sequence[Evidence]) -> list[Evidence]:
     """The best sentence first, unless it is a line the source breaks off mid-clause (…生活物资,) and another
-    candidate above ``threshold`` holds all its words and reads to a full stop (the corpus repeats a
-    case's lines in the policies, whole): then that one, the same evidence complete, is cited first."""
+    candidate holds all its words and reads to a full stop (the corpus repeats a case's lines in the policies,
+    whole): then that one, the same evidence complete, is cited first. The twin's own probability does not
+    matter: what lowers it (more words than the question's, a later passage) is not what it says."""
     best, *rest = ranked
     if best.text.rstrip()[-1:] not in MID_CLAUSE:
         return list(ranked)
     words = normalize_for_match(best.text).rstrip(MID_CLAUSE)
     twin = next(
-        (e for e in rest if e.probability >= threshold and e.text.rstrip()[-1:] not in MID_CLAUSE
-         and words in normalize_for_match(e.text)),
+        (e for e in rest if e.text.rstrip()[-1:] not in MID_CLAUSE and words in normalize_for_match(e.text)),
         None,
     )
     return list(ranked) if twin is None else [twin, *(e for e in ranked if e is not twin)]
+
+
+def stated_reason_first(question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Evidence]:
+    """For a why, what-for or what-effect question whose best sentence says what was done, not why: the
+    sentence right after it on its line that leans on it (opens with 这, 从而, 因此 …) and states a reason or
+    an effect (…担任负责人或监督员。这确保了党组织在关键决策中的话语权。) is cited first. Its quote
+    (``standalone_span``) starts at the sentence it leans on, so the answer still says what was done."""
+    best = ranked[0]
+    if question.kind not in ("purpose", "reason", "effect") or best.kind_fit > 0:
+        return list(ranked)
+    text = documents[best.span.doc_id].text
+    answering = _ANSWERED_BY[question.kind]
+    follower = next(
+        (e for e in ranked[1:]
+         if e.span.doc_id == best.span.doc_id and e.span.start >= best.span.end
+         and not text[best.span.end : e.span.start].strip(" \t") and _CONNECTIVE.match(e.text)
+         and _sentence_kind(_folded(e.text)) in answering),
+        None,
+    )
+    return list(ranked) if follower is None else [follower, *(e for e in ranked if e is not follower)]
 
 
 def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
@@ -851,7 +882,7 @@ def answer_extractive(
             abstained=True,
             passages=list(passages),
         )
-    ranked = whole_twin_first(ranked, model.threshold)
+    ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
     chosen = select_evidence(analysed, ranked, max_sentences)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
