@@ -178,6 +178,14 @@ _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不
 _OPEN_QUESTION = re.compile(rf"{_WHAT.pattern}|多少|{_JI}")
 # Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
 _CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份")
+# A question on two things asks each its own (A和B各起了什么作用, A跟B比, 一方面…另一方面): a distributive or
+# contrasting word, and the two things joined by a conjunction within one clause.
+_EACH = re.compile(r"各(?![类种地级方项个位界样])|分别|两(?:样|个|者|项|头|块|条|方面|拨|种|类|边|部分)|俩|一个.*一个|不一样|不同|区别|相比|比较|[跟和与同]\S*比")
+_JOINED = re.compile(r"([^，,。；;？?：:]+?)(?:和|跟|与|同|以及|及)([^，,。；;？?：:]+)")
+# Where a side's words end (物业和社会组织在…, A跟B比, A和B两项, A和B各…) and where they start (…的“研究”).
+_SIDE_END = re.compile(r"在|的时候|这|两|各|分别|比|都|又|，")
+_SIDE_START = re.compile(r".*(?:的|在|对|给|讲)")
+_QUOTES = re.compile(r"[“”\"「」『』]")
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
 # A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
@@ -191,6 +199,10 @@ MID_CLAUSE = ",，;；:：、"
 LABEL_FIT = 0.3
 SECTION_FIT = 0.15
 SENTENCE_FIT = 0.25
+# A side of a question on two things is named by a sentence holding this share of its idf mass.
+SIDE_COVERAGE = 0.6
+# … and is at least this share as probable as the best candidate (a side named in passing elsewhere is no answer).
+SIDE_FLOOR = 0.3
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
 
@@ -247,6 +259,8 @@ class Question:
     # A typed or yes/no question's asked thing is a noun no chunk contains (汽车 of 积分能兑换汽车吗).
     unknown_focus: bool = False
     yes_no: bool = False  # 能…吗, 是否…, can/does/is …?: the answer must state the thing asked about
+    # The things a question on two things asks each of (物业, 社会组织 of 物业和社会组织各自卡在哪).
+    sides: tuple[Side, ...] = ()
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -284,6 +298,7 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         kind_terms=_asking_frame(text, terms, asks),
         qualifiers=_unknown_qualifiers(text, terms, stats),
         unknown_focus=focus is not None and stats.df.get(focus, 0) == 0 and is_noun(focus),
+        sides=_sides(text, list(terms)),
     )
 
 
@@ -387,6 +402,31 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
     before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
+
+class Side(NamedTuple):
+    """One of the two things a question asks each of: its words as asked, and its terms."""
+
+    phrase: str
+    terms: tuple[str, ...]
+
+
+def _sides(text: str, terms: Sequence[str]) -> tuple[Side, ...]:
+    """The two things a question asks each of: the words just before and just after a conjunction, in a
+    question with a distributive or contrasting word (各, 分别, 两样, 相比, 不一样). None when either side
+    holds no term of its own (什么和怎么 join no things; 创新 of 方法创新和模式创新 tells neither apart)."""
+    if not _EACH.search(text) or (joined := _JOINED.search(text)) is None:
+        return ()
+    left, right = joined.group(1), joined.group(2)
+    left = left[start.end():] if (start := _SIDE_START.match(left)) else left
+    right = right[: end.start()] if (end := _SIDE_END.search(right)) else right
+    found = [[t for t in terms if t in side] for side in (left, right)]
+    shared = set(found[0]) & set(found[1])
+    sides = tuple(
+        Side(_QUOTES.sub("", side), tuple(t for t in side_terms if t not in shared))
+        for side, side_terms in zip((left, right), found)
+    )
+    return sides if all(side.terms for side in sides) else ()
+
 
 def term_credits(question: Question, folded: str, terms: Iterable[str] | None = None) -> dict[str, float]:
     """Each question term's (or each of ``terms``') credit in ``folded`` text (see ``_folded``): 1 when it
@@ -660,19 +700,23 @@ def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -
 
 
 def whole_twin_first(ranked: Sequence[Evidence]) -> list[Evidence]:
-    """The best sentence first, unless it is a line the source breaks off mid-clause (…生活物资,) and another
-    candidate holds all its words and reads to a full stop (the corpus repeats a case's lines in the policies,
-    whole): then that one, the same evidence complete, is cited first. The twin's own probability does not
-    matter: what lowers it (more words than the question's, a later passage) is not what it says."""
-    best, *rest = ranked
-    if best.text.rstrip()[-1:] not in MID_CLAUSE:
-        return list(ranked)
-    words = normalize_for_match(best.text).rstrip(MID_CLAUSE)
-    twin = next(
-        (e for e in rest if e.text.rstrip()[-1:] not in MID_CLAUSE and words in normalize_for_match(e.text)),
-        None,
+    """The best sentence first, or its whole twin (``_whole_twin``) in its place."""
+    first = _whole_twin(ranked[0], ranked)
+    return [first, *(e for e in ranked if e is not first)]
+
+
+def _whole_twin(evidence: Evidence, candidates: Sequence[Evidence]) -> Evidence:
+    """``evidence``, unless it is a line the source breaks off mid-clause (…生活物资,) and another candidate
+    holds all its words and reads to a full stop (the corpus repeats a case's lines in the policies, whole):
+    then that one, the same evidence complete. The twin's own probability does not matter: what lowers it
+    (more words than the question's, a later passage) is not what it says."""
+    if evidence.text.rstrip()[-1:] not in MID_CLAUSE:
+        return evidence
+    words = normalize_for_match(evidence.text).rstrip(MID_CLAUSE)
+    return next(
+        (e for e in candidates if e.text.rstrip()[-1:] not in MID_CLAUSE and words in normalize_for_match(e.text)),
+        evidence,
     )
-    return list(ranked) if twin is None else [twin, *(e for e in ranked if e is not twin)]
 
 
 def stated_reason_first(question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Evidence]:
@@ -695,6 +739,36 @@ def stated_reason_first(question: Question, ranked: Sequence[Evidence], document
     return list(ranked) if follower is None else [follower, *(e for e in ranked if e is not follower)]
 
 
+def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidence]:
+    """For a question on two things, the best candidate that names each and not the other, in the
+    question's order: one holding the side's words as asked if any, else most of its terms' idf mass (in
+    the sentence or its section's title). A line broken off mid-clause gives way to its whole twin. None
+    if a side has no such candidate."""
+    floor = SIDE_FLOOR * ranked[0].probability
+    named = [_folded(f"{e.text} {e.span.section.rsplit(SECTION_SEPARATOR, 1)[-1]}") for e in ranked]
+    picks: list[Evidence] = []
+    for side in question.sides:
+        others = [o.phrase for o in question.sides if o is not side]
+        fitting = [
+            i for i, e in enumerate(ranked)
+            if e.cue_ok and e.probability >= floor and e not in picks
+            and not any(o in named[i] for o in others) and _names_side(question, side, named[i])
+        ]
+        verbatim = [i for i in fitting if side.phrase in named[i]]
+        if not fitting:
+            return []
+        picks.append(_whole_twin(ranked[(verbatim or fitting)[0]], ranked))
+    return picks
+
+
+def _names_side(question: Question, side: Side, folded: str) -> bool:
+    """``folded`` text holds most of the idf mass of ``side``'s terms (``SIDE_COVERAGE``)."""
+    credits = term_credits(question, folded, side.terms)
+    return sum(question.terms[t] * c for t, c in credits.items()) >= SIDE_COVERAGE * sum(
+        question.terms[t] for t in side.terms
+    )
+
+
 def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
     """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
     quotes, the asked type held); a "how" question takes the steps of the best sentence's document in
@@ -702,9 +776,10 @@ def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentence
     if not ranked:
         return []
     best = ranked[0]
+    sides = one_per_side(question, ranked)
     steps = answers_in_steps(question, best)
     floor = RUNNER_UP * best.probability
-    chosen = [best]
+    chosen = sides or [best]
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
@@ -718,14 +793,15 @@ def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentence
         chosen.append(evidence)
     if steps:  # the steps of a how-to read in the order the source gives them
         return sorted(chosen, key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))
-    # The best evidence is cited first; the rest read in document order.
-    return [best, *sorted(chosen[1:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
+    # The best evidence (or each side's) is cited first; the rest read in document order.
+    lead = len(sides) or 1
+    return [*chosen[:lead], *sorted(chosen[lead:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
 
 
 def answers_in_steps(question: Question, best: Evidence) -> bool:
     """A how-to is answered by its steps (the measures, in source order, numbered) when the best
-    answer is itself a measure."""
-    return question.kind == "measure" and not question.strict and best.kind_fit > 0
+    answer is itself a measure; a question on two things is answered side by side instead."""
+    return question.kind == "measure" and not question.strict and not question.sides and best.kind_fit > 0
 
 
 def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -> list[tuple[Span, ...]]:

@@ -14,6 +14,7 @@ from jiceng.qa.answer import (
     answer_extractive,
     completed,
     format_answer,
+    one_per_side,
     standalone_span,
     whole_twin_first,
 )
@@ -198,6 +199,24 @@ def test_a_line_broken_off_mid_clause_gives_way_to_its_whole_twin():
     assert whole_twin_first([cut, other, whole]) == [whole, cut, other]
     assert whole_twin_first([cut, part, other]) == [cut, part, other]  # not all of its words: no twin
     assert whole_twin_first([other, cut, whole]) == [other, cut, whole]  # best reads whole
+
+
+def test_a_question_on_two_things_cites_a_sentence_for_each_in_the_order_asked(corpus):
+    stats = corpus[2]
+    question = analyse_question("物业和社会组织在社区治理里各自有什么问题？", stats)
+    assert [side.phrase for side in question.sides] == ["物业", "社会组织"]
+    # 各类 is "every kind of", not "each": no two sides.
+    assert analyse_question("党组织靠什么把各类组织和群众串起来？", stats).sides == ()
+
+    def evidence(text: str, probability: float) -> Evidence:
+        return Evidence(Span(text, 0, len(text)), text, 1, 0.5, 0.5, True, True, probability=probability)
+
+    both = evidence("物业、社会组织等尚未形成合力。", 0.9)  # names both: an overview, no side's own answer
+    other = evidence("基层治理任务重、力量不足。", 0.8)
+    firm = evidence("物业主动参与公共事务的积极性不高。", 0.6)
+    groups = evidence("社会组织存在运营不够规范等问题。", 0.5)
+    assert one_per_side(question, [both, other, groups, firm]) == [firm, groups]
+    assert one_per_side(question, [both, other, firm]) == []  # a side nobody names: no side by side
 
 
 def test_frame_words_of_a_question_are_no_topic(corpus, ask, answer_with):
