@@ -769,10 +769,14 @@ def _names_side(question: Question, side: Side, folded: str) -> bool:
     )
 
 
-def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentences: int) -> list[Evidence]:
+def select_evidence(
+    question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document], max_sentences: int
+) -> list[Evidence]:
     """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
-    quotes, the asked type held); a "how" question takes the steps of the best sentence's document in
-    source order; a question naming several things (A 和 B) may take one from each document."""
+    quotes, the asked type held); a question on two things starts with one sentence for each side. A "how"
+    question takes the measures of the best sentence's section as steps: all in source order when it asks
+    how a document's case as a whole was done (朝阳区邻里节是怎么做的), else the best step first (书记工作室
+    的成果怎么推广: the 成果转化 step), then the others in source order."""
     if not ranked:
         return []
     best = ranked[0]
@@ -791,11 +795,14 @@ def select_evidence(question: Question, ranked: Sequence[Evidence], max_sentence
         if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
-    if steps:  # the steps of a how-to read in the order the source gives them
-        return sorted(chosen, key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))
-    # The best evidence (or each side's) is cited first; the rest read in document order.
+    def source_order(e: Evidence) -> tuple[bool, str, int]:
+        return e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start
+
+    if steps and _named_document(question, documents[best.span.doc_id]):
+        return sorted(chosen, key=source_order)
+    # The best evidence (or each side's) is cited first; the rest read in source order.
     lead = len(sides) or 1
-    return [*chosen[:lead], *sorted(chosen[lead:], key=lambda e: (e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start))]
+    return [*chosen[:lead], *sorted(chosen[lead:], key=source_order)]
 
 
 def answers_in_steps(question: Question, best: Evidence) -> bool:
@@ -959,7 +966,7 @@ def answer_extractive(
             passages=list(passages),
         )
     ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
-    chosen = select_evidence(analysed, ranked, max_sentences)
+    chosen = select_evidence(analysed, ranked, documents, max_sentences)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

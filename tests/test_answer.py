@@ -308,6 +308,15 @@ def test_how_to_steps_are_a_numbered_list_each_cited(corpus):
     assert answer == f"1. {text[a:a + 10]}[1]\n2. {text[b:b + 11]}[2]"
 
 
+def test_a_how_question_on_one_step_leads_with_it_and_one_on_the_whole_case_keeps_source_order(corpus, ask):
+    # 成果转化 is the studio's last step; an earlier one (功能定位) joins it, after it.
+    narrow = ask("书记工作室的研究成果后来怎么推广？", "shenzhen-shequ-shuji-gongzuoshi")
+    assert "可复制、可推广" in narrow.citations[0].quote and len(narrow.citations) > 1
+    whole = ask("深圳社区书记工作室是怎么做的？", "shenzhen-shequ-shuji-gongzuoshi")
+    starts = [c.start for c in whole.citations]
+    assert whole.answer.startswith("1. ") and len(starts) > 1 and starts == sorted(starts)
+
+
 def test_a_how_question_in_everyday_words_is_answered_by_the_measure_not_the_problem(corpus, ask):
     answer = ask("群众不爱来参加党组织的活动，咋办？", "dangjian-chuangxin-tiaozhan-yingdui")
     assert not answer.abstained
