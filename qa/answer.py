@@ -80,6 +80,15 @@ def _counted(unit: str) -> str:
 _QUANTITY = rf"\d|百分之|{_counted(f'[{_UNITS}成]')}"
 # A share: 30%, 百分之三十, 三成, 5个百分点.
 _SHARE = rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"
+# Words that stand before a place or an organisation without naming one (老旧小区, 有关部门, 该市), and the
+# first characters of common nouns ending in a place unit (社区, 地区, 园区, 城市): the answer to 哪个小区
+# is a name, not these. Each is a lookbehind of its own width.
+_NOT_A_NAME = "".join(
+    f"(?<!{w})" for w in (
+        "老旧 大型 新建 城乡 农村 城市 城镇 周边 附近 各个 所在 有关 相关 职能 主管 成员 上级 基层 某 该 这 那 每 本 各 全 多 "
+        "社 小 地 园 城 街 景 辖 片 山 郊"
+    ).split()
+)
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -89,9 +98,19 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
+    # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
+    ("frequency", re.compile(r"多久一次|多长时间一次|频率|(?i:\bhow often\b)"),
+     rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
-    ("place", re.compile(r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"),
-     r"[\u4e00-\u9fff]{2,}(?:省|市|县|区)"),
+    ("place", re.compile(
+        r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
+        r"|(?i:\bwhich (?:province|city|county|district)\b)"
+    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区)"),
+    # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
+    ("organisation", re.compile(
+        r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
+        r"|(?i:\bwhich (?:department|organi[sz]ation|company|agency)\b)"
+    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部|委|局|办|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
@@ -101,7 +120,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
     ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
-_PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)")
+_PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
+_ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
@@ -357,11 +377,14 @@ def _analyse_foreign(text: str, stats: TermStats) -> Question:
 
 
 def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
-    """The answer type asked for: that of the first clause that asks for one. A question of several
-    asking clauses (哪年成立的，第一任主任是谁) wants every figure it asks; an answer without that one
-    answers it in part at best."""
+    """The answer type asked for: that of the first clause that asks for one, and what an answer must
+    hold for every such clause. A question of several asking clauses (缺口有多大，还差多少张床) wants every
+    figure it asks; an answer without one of them answers it in part at best."""
     clauses = [c for c in re.split(r"[，,；;？?]", text) if _ASKING.search(c)]
-    return next((typed for c in clauses if (typed := _clause_type(c))[0] is not None), _clause_type(text))
+    typed = [t for c in clauses if (t := _clause_type(c))[0] is not None] or [_clause_type(text)]
+    if len(typed) == 1:
+        return typed[0]
+    return typed[0][0], re.compile(r"\A" + "".join(rf"(?=[\s\S]*?(?:{need.pattern}))" for _, need in typed))
 
 
 def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
@@ -377,8 +400,9 @@ def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
                 needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted == "个"
                          else _counted({"钱": "元"}.get(counted, re.escape(counted))))
             place = _PLACE_UNIT.search(text) if name == "place" else None
-            if place:  # 哪个县 -> a named 县
-                needs = rf"[\u4e00-\u9fff]{{2,}}{place.group(1)}"
+            if place:  # 哪个县, which county -> a named 县
+                unit = place.group(1) or _ENGLISH_PLACE_UNITS[place.group(2).lower()]
+                needs = rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}{unit}"
             return name, re.compile(needs)
     return None, None
 

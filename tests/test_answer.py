@@ -13,6 +13,7 @@ from jiceng.qa.answer import (
     analyse_question,
     answer_extractive,
     completed,
+    cue_satisfied,
     format_answer,
     one_per_side,
     standalone_span,
@@ -153,6 +154,23 @@ def test_every_clause_that_asks_for_a_figure_is_held_to_it(corpus, ask, answer_w
     # The sources give the units the alliance took in, but no year: the question is not half-answered.
     answer = ask("金色中环党建联盟是哪一年成立的，吸纳了哪些单位？", "lujiazui-jinse-zhonghuan-dangjian-lianmeng")
     assert answer.abstained and answer.citations == []
+
+
+def test_which_organisation_place_or_frequency_needs_a_name_or_a_rate_not_a_generic_word(corpus):
+    stats = corpus[2]
+
+    def holds(question: str, sentence: str) -> bool:
+        return cue_satisfied(analyse_question(question, stats), sentence)
+
+    assert holds("这个工作室是哪个部门牵头的？", "由市委组织部牵头,设立工作室。")
+    assert not holds("轮到哪家单位当主席？", "由联盟成员单位党组织轮流担任主席。")
+    assert not holds("改造的是哪个小区？", "在老旧小区改造中,党组织统筹协调各方。")
+    assert not holds("Which province set up these councils?", "xx省在社区组建了红白理事会。")
+    assert holds("联席会议多久一次？", "联盟每季度召开一次联席会议。")
+    assert not holds("联席会议多久一次？", "定期召开联席会议。")
+    # Every clause that asks a figure is held to it, not only the first.
+    assert not holds("床位缺口有多大，还差多少张床？", "60岁及以上人口超亿,养老床位缺口大。")
+    assert holds("床位缺口有多大，还差多少张床？", "缺口约60万张床位。")
 
 
 def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(corpus, ask, answer_with):
