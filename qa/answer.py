@@ -60,7 +60,7 @@ QUESTION_WORDS = frozenset(
 _SYNONYMS = [
     frozenset(g.split())
     for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送",
-              "问题 难题 毛病 难处", "纠纷 矛盾")
+              "问题 难题 毛病 难处", "纠纷 矛盾", "牵头 挑头 领头")
 ]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 # An asking 几: not 哪几 (which ones, like 哪些), 那几/这几 (those few), 的几 (the several … of), 几乎 (almost).
@@ -111,6 +111,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
         r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
         r"|(?i:\bwhich (?:department|organi[sz]ation|company|agency)\b)"
     ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部|委|局|办|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
+    # Who leads (谁牵头, 由谁负责): the sentence names whoever leads (由社区党委牵头, 街道党工委牵头的…).
+    ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"),
+     r"[\u4e00-\u9fff]{2,}(?:牵头|负责|发起|主导|主持|带头)"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
@@ -137,7 +140,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb.
 _HOW = re.compile(
-    r"(?<!不)(?:怎样|如何|怎么)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
+    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [

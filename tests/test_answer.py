@@ -156,7 +156,7 @@ def test_every_clause_that_asks_for_a_figure_is_held_to_it(corpus, ask, answer_w
     assert answer.abstained and answer.citations == []
 
 
-def test_which_organisation_place_or_frequency_needs_a_name_or_a_rate_not_a_generic_word(corpus):
+def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_not_a_generic_word(corpus):
     stats = corpus[2]
 
     def holds(question: str, sentence: str) -> bool:
@@ -166,6 +166,9 @@ def test_which_organisation_place_or_frequency_needs_a_name_or_a_rate_not_a_gene
     assert not holds("轮到哪家单位当主席？", "由联盟成员单位党组织轮流担任主席。")
     assert not holds("改造的是哪个小区？", "在老旧小区改造中,党组织统筹协调各方。")
     assert not holds("Which province set up these councils?", "xx省在社区组建了红白理事会。")
+    assert holds("邻里节是谁挑的头？", "由社区党委牵头,联合居委会、业委会。")
+    assert not holds("邻里节是谁牵头的？", "社区人口结构多元,邻里关系疏离。")
+    assert analyse_question("留痕主义到底是咋回事？", stats).kind != "measure"  # 怎么回事 asks what, not how
     assert holds("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not holds("联席会议多久一次？", "定期召开联席会议。")
     # Every clause that asks a figure is held to it, not only the first.

@@ -30,11 +30,12 @@ _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六�
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 # Colloquial and northern question words -> the standard ones the answerer reads the asked type from
-# (咋 = 怎么, 啥 = 什么, 为啥 = 为什么, 图个啥 = 目的是什么): a general resource of spoken Chinese, not of
-# this corpus. Longest first, so 为啥 is not read as 为 + 什么.
+# (咋 = 怎么, 啥 = 什么, 为啥 = 为什么, 图个啥 = 目的是什么; a verb split by 的: 牵的头 = 牵头): a general
+# resource of spoken Chinese, not of this corpus. Longest first, so 为啥 is not read as 为 + 什么.
 _COLLOQUIAL = [
     ("为啥", "为什么"), ("图个啥", "目的是什么"), ("图啥", "目的是什么"), ("干嘛", "做什么"), ("干啥", "做什么"),
     ("咋样", "怎么样"), ("咋", "怎么"), ("啥时候", "什么时候"), ("多会儿", "什么时候"), ("啥", "什么"),
+    ("牵的头", "牵头"), ("挑的头", "挑头"), ("带的头", "带头"),
 ]
 
 # Question words and particles that carry no topic; kept out of lexical overlap.
