@@ -114,6 +114,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # Who leads (谁牵头, 由谁负责): the sentence names whoever leads (由社区党委牵头, 街道党工委牵头的…).
     ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"),
      r"[\u4e00-\u9fff]{2,}(?:牵头|负责|发起|主导|主持|带头)"),
+    # The name of a thing (a body, a document, a platform: 那个机构叫什么, 文件的全称) is written in quotes or
+    # 《》 by the sources; asked of a person or a place, a name is the person's or the place's (below).
+    ("name", re.compile(r"叫什么|名字|名称|全称|全名"), r"[“「『《][^”」』》]{2,}[”」』》]"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
@@ -123,6 +126,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
     ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
+# What has a name of its own in quotes (``name`` cue), and who or what has a personal or place name instead.
+_NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.I)
+_PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
@@ -200,7 +206,7 @@ _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
 _OPEN_QUESTION = re.compile(rf"{_WHAT.pattern}|多少|{_JI}")
 # Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
-_CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份")
+_CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份|名字|名称|全称|全名")
 # A question on two things asks each its own (A和B各起了什么作用, A跟B比, 一方面…另一方面): a distributive or
 # contrasting word, and the two things joined by a conjunction within one clause.
 _EACH = re.compile(r"各(?![类种地级方项个位界样])|分别|两(?:样|个|者|项|头|块|条|方面|拨|种|类|边|部分)|俩|一个.*一个|不一样|不同|区别|相比|比较|[跟和与同]\S*比")
@@ -384,14 +390,27 @@ def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
     hold for every such clause. A question of several asking clauses (缺口有多大，还差多少张床) wants every
     figure it asks; an answer without one of them answers it in part at best."""
     clauses = [c for c in re.split(r"[，,；;？?]", text) if _ASKING.search(c)]
-    typed = [t for c in clauses if (t := _clause_type(c))[0] is not None] or [_clause_type(text)]
+    typed = [t for c in clauses if (t := _clause_type(c, text))[0] is not None] or [_clause_type(text)]
     if len(typed) == 1:
         return typed[0]
     return typed[0][0], re.compile(r"\A" + "".join(rf"(?=[\s\S]*?(?:{need.pattern}))" for _, need in typed))
 
 
-def _clause_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
+def _names_a_thing(question: str) -> bool:
+    """Whether 叫什么 / 名字 asks the name of a thing: the nearest of the question's things, persons or
+    places before it is a thing (…新设的那个机构，叫什么名字), not a person or a place (书记叫什么名字, xx县叫什么)."""
+    ask = re.search(r"叫什么|名字|名称|全称|全名", question)
+    before = question[: ask.start()] if ask else ""
+    nearest = list(re.finditer(f"{_NAMED_THING.pattern}|{_PERSON_OR_PLACE.pattern}", before, re.I))
+    return bool(nearest) and _NAMED_THING.fullmatch(nearest[-1].group()) is not None
+
+
+def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[str] | None]:
+    """The answer type one clause asks for; ``question`` (the whole) tells whose name 叫什么 asks."""
+    whole = question or text
     for name, asks, needs in _CUES:
+        if name == "name" and not _names_a_thing(whole):
+            continue
         if (asked := asks.search(text)) and not (name == "number" and asked.group() == "几" and _WHAT.search(text)):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"

@@ -169,6 +169,11 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert holds("邻里节是谁挑的头？", "由社区党委牵头,联合居委会、业委会。")
     assert not holds("邻里节是谁牵头的？", "社区人口结构多元,邻里关系疏离。")
     assert analyse_question("留痕主义到底是咋回事？", stats).kind != "measure"  # 怎么回事 asks what, not how
+    # A thing's name is quoted by the sources; a person's or a place's name is asked of them.
+    assert holds("省里新设的那个机构，叫什么名字？", "xx省成立了“中共xx省委社会建设委员会”,")
+    assert not holds("省里新设的那个机构，叫什么名字？", "xx省成立了社会建设委员会。")
+    assert analyse_question("街道党工委书记叫什么名字？", stats).cue == "person"
+    assert analyse_question("那个县叫什么名字？", stats).cue != "name"
     assert holds("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not holds("联席会议多久一次？", "定期召开联席会议。")
     # Every clause that asks a figure is held to it, not only the first.
