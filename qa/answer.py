@@ -110,7 +110,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("organisation", re.compile(
         r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
         r"|(?i:\bwhich (?:department|organi[sz]ation|company|agency)\b)"
-    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部|委|局|办|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
+    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
     # Who leads (谁牵头, 由谁负责): the sentence names whoever leads (由社区党委牵头, 街道党工委牵头的…).
     ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"),
      r"[\u4e00-\u9fff]{2,}(?:牵头|负责|发起|主导|主持|带头)"),

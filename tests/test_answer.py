@@ -164,6 +164,8 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
 
     assert holds("这个工作室是哪个部门牵头的？", "由市委组织部牵头,设立工作室。")
     assert not holds("轮到哪家单位当主席？", "由联盟成员单位党组织轮流担任主席。")
+    assert not holds("是哪家公司的算法？", "并自动派单至相关网格员或部门处置。")  # 部门 is no 部
+    assert holds("成立了什么机构？", "成立了“城乡社区发展治理委员会”。")
     assert not holds("改造的是哪个小区？", "在老旧小区改造中,党组织统筹协调各方。")
     assert not holds("Which province set up these councils?", "xx省在社区组建了红白理事会。")
     assert holds("邻里节是谁挑的头？", "由社区党委牵头,联合居委会、业委会。")
