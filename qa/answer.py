@@ -62,6 +62,7 @@ _SYNONYMS = [
     for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送",
               "问题 难题 毛病 难处", "纠纷 矛盾", "牵头 挑头 领头")
 ]
+_SYNONYM_OF = [(word, group) for group in _SYNONYMS for word in group]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
 # An asking 几: not 哪几 (which ones, like 哪些), 那几/这几 (those few), 的几 (the several … of), 几乎 (almost).
 _JI = r"(?<![哪那这的])几(?!乎)"
@@ -541,6 +542,9 @@ def prepare_document(text: str) -> None:
 
 def _credit(term: str, haystack: str) -> float:
     if term in haystack or any(term in g and any(s in haystack for s in g) for g in _SYNONYMS):
+        return 1.0
+    # A word ending in a listed one is read as it (闹矛盾 as 矛盾, so as the sources' 纠纷; 老办法 as 方法).
+    if any(term.endswith(w) and w != term and any(s in haystack for s in g) for w, g in _SYNONYM_OF):
         return 1.0
     if len(term) > 2:
         return 0.5 * max((len(p) for p in _pieces(term) if p in haystack), default=0) / len(term)
