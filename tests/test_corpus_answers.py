@@ -20,11 +20,12 @@ def service(corpus_settings) -> QAService:
 
 
 def test_how_a_named_case_works_is_answered_from_its_measures(service):
-    # 运作 is in no source: the case's 做法 says how it works without the verb.
+    # 运作 is in no source: the case's 做法 says how it works without the verb. The case breaks that line
+    # off at a comma (its end is under 成效); the policy that repeats it whole is cited in its place.
     answer = service.ask("功德银行是怎么运作的？")
     assert not answer.abstained
-    assert (answer.citations[0].doc_id, answer.citations[0].section) == ("gongde-yinhang", "做法")
-    assert "以户为单位建立账户" in answer.answer
+    first = answer.citations[0]
+    assert "以户为单位建立账户" in first.quote and first.quote.rstrip().endswith("。")
 
 
 def test_how_something_no_case_names_works_is_abstained_on(service):
