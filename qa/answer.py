@@ -311,9 +311,10 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     # 吗 after a question word is rhetorical (为什么还要…？光…不够吗？): the question stays open.
     yes_no = bool(_YES_NO.search(to_simplified(question.strip()))) and not _OPEN_QUESTION.search(text)
     focus = _focus(text, list(terms), yes_no)
-    if focus is not None and (cue == "ordinal" or cue is not None and _CUE_WORD.fullmatch(focus)):
+    if focus is not None and (cue in ("ordinal", "name") or cue is not None and _CUE_WORD.fullmatch(focus)):
         # 比例涨到多少: 比例 names the answer type, not a thing the answer must name; 第几次全国代表大会: the
-        # answer names it by its number, often abbreviated (十八大).
+        # answer names it by its number, often abbreviated (十八大); 那个手机软件叫什么: by its name (“民呼我为”
+        # APP), not by the asker's word for its kind.
         focus = None
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
     kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))

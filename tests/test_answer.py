@@ -177,6 +177,8 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert not answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了社会建设委员会。")
     assert analyse_question("街道党工委书记叫什么名字？", stats).cue == "person"
     assert analyse_question("那个县叫什么名字？", stats).cue != "name"
+    # The thing named is asked by the asker's word for its kind, which the answer need not repeat.
+    assert analyse_question("群众拍照上报问题的那个手机软件叫什么？", stats).focus is None
     assert answered_type("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not answered_type("联席会议多久一次？", "定期召开联席会议。")
     # Every clause that asks a figure is held to it, not only the first.
