@@ -544,16 +544,20 @@ def prepare_document(text: str) -> None:
 
 
 def _credit(term: str, haystack: str) -> float:
-    if term in haystack or any(term in g and any(s in haystack for s in g) for g in _SYNONYMS):
-        return 1.0
-    if any(s in haystack for s in cilin_synonyms().get(term, ())):  # the asker's 路子 for the sources' 途径
-        return 1.0
-    # A word ending in a listed one is read as it (闹矛盾 as 矛盾, so as the sources' 纠纷; 老办法 as 方法).
-    if any(term.endswith(w) and w != term and any(s in haystack for s in g) for w, g in _SYNONYM_OF):
+    if term in haystack or any(s in haystack for s in _read_as(term)):
         return 1.0
     if len(term) > 2:
         return 0.5 * max((len(p) for p in _pieces(term) if p in haystack), default=0) / len(term)
     return 0.0
+
+
+@lru_cache(maxsize=8192)
+def _read_as(term: str) -> tuple[str, ...]:
+    """The words a question term also counts as: its listed synonyms; those of a listed word it ends in (闹矛盾
+    as 矛盾, so as the sources' 纠纷; 老办法 as 方法); its synonyms in the thesaurus (the asker's 路子 for the
+    sources' 途径)."""
+    listed = [g for g in _SYNONYMS if term in g] + [g for w, g in _SYNONYM_OF if term.endswith(w) and w != term]
+    return tuple(dict.fromkeys([*(s for g in listed for s in g), *cilin_synonyms().get(term, ())]))
 
 
 def _pieces(term: str) -> Iterable[str]:
