@@ -453,6 +453,7 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
 
+
 class Side(NamedTuple):
     """One of the two things a question asks each of: its words as asked, and its terms."""
 
@@ -778,7 +779,9 @@ def _whole_twin(evidence: Evidence, candidates: Sequence[Evidence]) -> Evidence:
     )
 
 
-def stated_reason_first(question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document]) -> list[Evidence]:
+def stated_reason_first(
+    question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document]
+) -> list[Evidence]:
     """For a why, what-for or what-effect question whose best sentence says what was done, not why: the
     sentence right after it on its line that leans on it (opens with 这, 从而, 因此 …) and states a reason or
     an effect (…担任负责人或监督员。这确保了党组织在关键决策中的话语权。) is cited first. Its quote
@@ -813,9 +816,9 @@ def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidenc
             if e.cue_ok and e.probability >= floor and e not in picks
             and not any(o in named[i] for o in others) and _names_side(question, side, named[i])
         ]
-        verbatim = [i for i in fitting if side.phrase in named[i]]
         if not fitting:
             return []
+        verbatim = [i for i in fitting if side.phrase in named[i]]
         picks.append(_whole_twin(ranked[(verbatim or fitting)[0]], ranked))
     return picks
 
@@ -854,6 +857,7 @@ def select_evidence(
         if any(_overlap(e.span, evidence.span) or _same_words(e.text, evidence.text) for e in chosen):
             continue
         chosen.append(evidence)
+
     def source_order(e: Evidence) -> tuple[bool, str, int]:
         return e.span.doc_id != best.span.doc_id, e.span.doc_id, e.span.start
 

