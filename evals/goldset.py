@@ -44,8 +44,8 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh``,
-# ``fresh2``, ``fresh3`` and ``fresh4``: all on 2026-12-03).
-HELD_OUT = frozenset({"fresh5"})
+# ``fresh2``, ``fresh3`` and ``fresh4``: all on 2026-12-03). ``fresh6`` waits for the round after ``fresh5``'s.
+HELD_OUT = frozenset({"fresh5", "fresh6"})
 
 
 def bundled_set_path(name: str) -> Path:
