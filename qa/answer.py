@@ -99,7 +99,9 @@ _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # person can only be abstained on, unless a sentence really names someone.
 _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
-    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when\b)"), r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
+    # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
+    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
+     r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
     ("frequency", re.compile(r"多久一次|多长时间一次|频率|(?i:\bhow often\b)"),
@@ -218,6 +220,8 @@ _JOINED = re.compile(r"([^，,。；;？?：:]+?)(?:和|跟|与|同|以及|及)(
 _SIDE_END = re.compile(r"在|的时候|这|两|各|分别|比|都|又|，")
 _SIDE_START = re.compile(r".*(?:的|在|对|给|讲)")
 _QUOTES = re.compile(r"[“”\"「」『』]")
+# Prepositions that place what follows (在南极的…): an unknown noun after them is where the question is about.
+_PLACE_PREPOSITIONS = frozenset(["在", "于", "从", "到", "自", "来自"])
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
 # A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
@@ -357,11 +361,12 @@ def _unknown_qualifiers(text: str, terms: Iterable[str], stats: TermStats) -> tu
 
 
 def _heads_a_noun_phrase(before: str) -> bool:
-    """Whether a word opens its clause's topic: it stands first, or after a preposition or a place word
-    (在南极的…, 海底村庄的…). After anything else it is mostly a verb's object in a relative clause (乱堆东西的…,
-    自己管事的…) or one of two things joined (居民区和农村的…), not a place the question is about."""
+    """Whether a word opens its clause's topic: it stands first, or after a preposition of place or a place
+    word (在南极的…, 海底村庄的…). After anything else it is mostly a verb's object in a relative clause (乱堆东西
+    的…, 自己管事的…), one of two things joined (居民区和农村的…) or whom a thing is for (给孩子的服务), not a
+    place the question is about."""
     word = last_word(re.split(r"[，,。；;？?！!：:]", before)[-1])
-    return word is None or word_tag(word) in ("p", "s", "ns")
+    return word is None or word in _PLACE_PREPOSITIONS or word_tag(word) in ("s", "ns")
 
 
 def _analyse_foreign(text: str, stats: TermStats) -> Question:

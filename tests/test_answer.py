@@ -179,6 +179,9 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert analyse_question("那个县叫什么名字？", stats).cue != "name"
     # The thing named is asked by the asker's word for its kind, which the answer need not repeat.
     assert analyse_question("群众拍照上报问题的那个手机软件叫什么？", stats).focus is None
+    # English "when" asks a date only where a verb follows it, not where it opens a clause.
+    assert analyse_question("When was the alliance set up?", stats).cue == "date"
+    assert analyse_question("When serving residents, what should the platform rely on?", stats).cue is None
     assert answered_type("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not answered_type("联席会议多久一次？", "定期召开联席会议。")
     # Every clause that asks a figure is held to it, not only the first.
@@ -213,6 +216,8 @@ def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_ask
     assert analyse_question("南极的网格怎么运作？", stats).qualifiers == ("南极",)
     # Inside a clause the unknown noun is a verb's object (乱堆东西的…), not a place the question is about.
     assert analyse_question("楼道里乱堆东西的老大难怎么解决？", stats).qualifiers == ()
+    # Whom a thing is for (给孩子的…) is no place the question is about either.
+    assert analyse_question("社区给孩子的托管服务有哪些？", stats).qualifiers == ()
     # 吗 after a question word is rhetorical: still an open question, not a yes/no one.
     assert not analyse_question("为什么要培育社区文化？只解决具体问题不行吗？", stats).yes_no
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).yes_no
