@@ -55,6 +55,8 @@ QUESTION_WORDS = frozenset(
         "表现", "体现", "方面", "类型", "种类",
         # "…的目的是什么 / 有什么好处" ask for a reason: the frame is no topic either
         "目的", "用处", "好处",
+        # "…有没有提法 / 怎么说法" ask whether the sources say anything of it: the frame is no topic
+        "提法", "说法",
     ]
 )
 # A few words the sources and askers use interchangeably (提高 vs the sources' 提升, 上报 vs 上传), beside the

@@ -218,6 +218,8 @@ def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_ask
     assert analyse_question("楼道里乱堆东西的老大难怎么解决？", stats).qualifiers == ()
     # Whom a thing is for (给孩子的…) is no place the question is about either.
     assert analyse_question("社区给孩子的托管服务有哪些？", stats).qualifiers == ()
+    # 有没有提法 asks whether the sources say anything: 提法 is the frame, not what the answer must state.
+    assert "提法" not in analyse_question("那份意见对社工待遇有没有提法？", stats).terms
     # 吗 after a question word is rhetorical: still an open question, not a yes/no one.
     assert not analyse_question("为什么要培育社区文化？只解决具体问题不行吗？", stats).yes_no
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).yes_no
