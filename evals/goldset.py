@@ -44,12 +44,12 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh``,
-# ``fresh2``, ``fresh3`` and ``fresh4``: all on 2026-12-03). ``fresh6`` waits for the round after ``fresh5``'s.
-HELD_OUT = frozenset({"fresh5", "fresh6"})
+# ``fresh2``, ``fresh3``, ``fresh4`` and ``fresh5``: all on 2026-12-03).
+HELD_OUT = frozenset({"fresh6"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh5`` (written blind; dev to tune on, test held out), ``fresh`` to ``fresh4``
+    """A bundled eval set: ``fresh6`` (written blind; dev to tune on, test held out), ``fresh`` to ``fresh5``
     (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
     out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
@@ -57,7 +57,7 @@ def bundled_set_path(name: str) -> Path:
 
 def default_set_path() -> Path:
     """The set ``jiceng eval`` runs by default: the newest blind set (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh5")
+    return bundled_set_path("fresh6")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:

@@ -44,8 +44,8 @@ FROZEN_TEST_SPLITS = {
     "fresh2": "8d375de262602c4cc87a00b57e050e762c2e3c0a",  # looked at once on 2026-12-03 12:13 UTC: used up
     "fresh3": "74e3e5c4c2a4c393eff043bcb1ab2a54ea309d6f",  # looked at once on 2026-12-03 12:35 UTC: used up
     "fresh4": "68c808b7012f019edbd5e9949d5702d3a4751e53",  # looked at once on 2026-12-03 14:48 UTC: used up
-    "fresh5": "64e2ba3cd25b908c31a96d29d4b8a4316ed6c75a",
-    "fresh6": "ef0273d94356eae957d5049f2baffafaafd36dbf",  # frozen 2026-12-03 before any look, for the round after
+    "fresh5": "64e2ba3cd25b908c31a96d29d4b8a4316ed6c75a",  # looked at once on 2026-12-03 15:18 UTC: used up
+    "fresh6": "ef0273d94356eae957d5049f2baffafaafd36dbf",
 }
 
 
@@ -76,7 +76,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh5.jsonl"
+    assert default_set_path().name == "fresh6.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
