@@ -88,12 +88,11 @@ _SHARE = rf"{_NUM}\s*[%％]|百分之{_NUM}|{_NUM}\s*成|{_NUM}\s*个百分点"
 # Words that stand before a place or an organisation without naming one (老旧小区, 有关部门, 该市), and the
 # first characters of common nouns ending in a place unit (社区, 地区, 园区, 城市): the answer to 哪个小区
 # is a name, not these. Each is a lookbehind of its own width.
-_NOT_A_NAME = "".join(
-    f"(?<!{w})" for w in (
-        "老旧 大型 新建 城乡 农村 城市 城镇 周边 附近 各个 所在 有关 相关 职能 主管 成员 上级 基层 某 该 这 那 每 本 各 全 多 "
-        "社 小 地 园 城 街 景 辖 片 山 郊"
-    ).split()
+_GENERIC_BEFORE_A_NAME = (
+    "老旧 大型 新建 城乡 农村 城市 城镇 周边 附近 各个 所在 有关 相关 职能 主管 成员 上级 基层 某 该 这 那 每 本 各 全 多 "
+    "社 小 地 园 城 街 景 辖 片 山 郊"
 )
+_NOT_A_NAME = "".join(f"(?<!{w})" for w in _GENERIC_BEFORE_A_NAME.split())
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -134,7 +133,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
 # What has a name of its own in quotes (``name`` cue), and who or what has a personal or place name instead.
-_NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.I)
+_NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.IGNORECASE)
 _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
@@ -412,7 +411,7 @@ def _names_a_thing(question: str) -> bool:
     places before it is a thing (…新设的那个机构，叫什么名字), not a person or a place (书记叫什么名字, xx县叫什么)."""
     ask = re.search(r"叫什么|名字|名称|全称|全名", question)
     before = question[: ask.start()] if ask else ""
-    nearest = list(re.finditer(f"{_NAMED_THING.pattern}|{_PERSON_OR_PLACE.pattern}", before, re.I))
+    nearest = list(re.finditer(f"{_NAMED_THING.pattern}|{_PERSON_OR_PLACE.pattern}", before, re.IGNORECASE))
     return bool(nearest) and _NAMED_THING.fullmatch(nearest[-1].group()) is not None
 
 
