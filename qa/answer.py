@@ -498,9 +498,10 @@ def term_credits(question: Question, folded: str, terms: Iterable[str] | None = 
 
 
 def _weighted(question: Question, credits: Mapping[str, float]) -> float:
-    """Coverage: the share of the question's idf mass that ``credits`` give."""
-    total = sum(question.terms.values())
-    return sum(w * credits[t] for t, w in question.terms.items()) / total if total else 0.0
+    """Coverage: the share of the idf mass of the terms ``credits`` are for (all the question's, or one
+    side's) that they give."""
+    total = sum(question.terms[t] for t in credits)
+    return sum(question.terms[t] * c for t, c in credits.items()) / total if total else 0.0
 
 
 def states_focus(question: Question, folded: str) -> bool:
@@ -811,7 +812,9 @@ def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidenc
     """For a question on two things, the best candidate that names each and not the other, in the
     question's order: one holding the side's words as asked if any, else most of its terms' idf mass (in
     the sentence or its section's title). A line broken off mid-clause gives way to its whole twin. None
-    if a side has no such candidate."""
+    if a side has no such candidate (or the question is on no two things)."""
+    if not question.sides:
+        return []
     floor = SIDE_FLOOR * ranked[0].probability
     named = [_folded(f"{e.text} {e.span.section.rsplit(SECTION_SEPARATOR, 1)[-1]}") for e in ranked]
     picks: list[Evidence] = []
@@ -831,10 +834,7 @@ def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidenc
 
 def _names_side(question: Question, side: Side, folded: str) -> bool:
     """``folded`` text holds most of the idf mass of ``side``'s terms (``SIDE_COVERAGE``)."""
-    credits = term_credits(question, folded, side.terms)
-    return sum(question.terms[t] * c for t, c in credits.items()) >= SIDE_COVERAGE * sum(
-        question.terms[t] for t in side.terms
-    )
+    return _weighted(question, term_credits(question, folded, side.terms)) >= SIDE_COVERAGE
 
 
 def select_evidence(
