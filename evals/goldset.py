@@ -45,11 +45,11 @@ class EvalItem(BaseModel):
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh``,
 # ``fresh2``, ``fresh3``, ``fresh4`` and ``fresh5``: all on 2026-12-03).
-HELD_OUT = frozenset({"fresh6"})
+HELD_OUT = frozenset({"fresh6", "fresh7"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh6`` (written blind; dev to tune on, test held out), ``fresh`` to ``fresh5``
+    """A bundled eval set: ``fresh6`` and ``fresh7`` (written blind; dev to tune on, test held out), ``fresh`` to ``fresh5``
     (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
     out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
