@@ -36,7 +36,7 @@ from jiceng.qa.schemas import (
 )
 from jiceng.qa.service import QAService
 from jiceng.settings import Settings, get_settings
-from jiceng.text import cilin_synonyms
+from jiceng.text import cilin_synonyms, function_words
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +163,13 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
-    """Open the index (model, jieba dictionary, idf counts, English glossary, thesaurus) before the first
+    """Open the index (model, jieba dictionary, idf counts, English glossary, thesaurus, function words) before the first
     request. Without an index, or with Chroma unreachable, the server still starts: requests get the 503."""
     try:
         pipeline = await run_in_threadpool(app.state.service.current)
         await run_in_threadpool(pipeline.stats.glossary.warm)
         await run_in_threadpool(cilin_synonyms)
+        await run_in_threadpool(function_words)
     except JicengError as exc:
         log.warning("index not opened at startup: %s", exc.message_en)
     yield

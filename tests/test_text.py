@@ -9,6 +9,7 @@ from jiceng.text import (
     normalize_question,
     sentence_spans,
     tokenize,
+    words,
 )
 
 
@@ -40,3 +41,8 @@ def test_tokenize_keeps_domain_terms_and_reads_traditional() -> None:
 
 def test_normalize_question_strips_filler() -> None:
     assert normalize_question("請問朝陽區鄰里節讓居民參與率提高了多少呢？") == "朝阳区邻里节让居民参与率提高了多少"
+
+
+def test_a_questions_words_leave_out_pronouns_and_connectives() -> None:
+    # 这些 and 那个 say nothing of the topic: as terms they matched a sentence opening with 这些.
+    assert words("这些快递小哥，那个社区给他们提供啥服务") == ["快递", "小哥", "社区", "提供", "服务"]

@@ -203,14 +203,25 @@ def tokenize(text: str) -> list[str]:
     ]
 
 
+@lru_cache(maxsize=1)
+def function_words() -> frozenset[str]:
+    """``STOPWORDS`` and the Chinese list of stopwords-iso (the stopwordsiso package): pronouns, particles and
+    connectives (这些, 那个, 自己, 根据) that say nothing of what a question is about. A general resource,
+    not grown on this corpus's questions."""
+    import stopwordsiso  # here: only answering reads it, not every command that imports this module
+
+    return STOPWORDS | frozenset(stopwordsiso.stopwords("zh"))
+
+
 def words(text: str) -> list[str]:
-    """Precise-mode jieba words without HMM guessing, stopwords or punctuation: one word per idea, for
+    """Precise-mode jieba words without HMM guessing, function words or punctuation: one word per idea, for
     weighing a question's terms (search mode adds overlapping pieces, HMM invents words like 不高有)."""
     folded = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    skipped = function_words()
     return [
         token
         for token in _jieba().lcut(folded, HMM=False)
-        if token.strip() and token not in STOPWORDS and not _is_punct(token)
+        if token.strip() and token not in skipped and not _is_punct(token)
     ]
 
 
