@@ -105,8 +105,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
-    ("frequency", re.compile(r"多久一次|多长时间一次|频率|(?i:\bhow often\b)"),
-     rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次"),
+    ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
+     rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
     ("place", re.compile(
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
@@ -118,7 +118,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
         r"|(?i:\bwhich (?:department|organi[sz]ation|company|agency)\b)"
     ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
     # Who leads (谁牵头, 由谁负责): the sentence names whoever leads (由社区党委牵头, 街道党工委牵头的…).
-    ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"),
+    ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"
+                         r"|(?i:^who (?:took the lead|led|leads|initiated|launched|organi[sz]ed|is responsible|was responsible)\b)"),
      r"[\u4e00-\u9fff]{2,}(?:牵头|负责|发起|主导|主持|带头)"),
     # The name of a thing (a body, a document, a platform: 那个机构叫什么, 文件的全称) is written in quotes or
     # 《》 by the sources; asked of a person or a place, a name is the person's or the place's (below).
@@ -138,6 +139,8 @@ _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志
 _PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
+# Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.
+_GENERAL_CLASSIFIERS = frozenset("个项类种条方")
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
 _WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")
@@ -427,9 +430,9 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
                 counted = unit.group(1) or unit.group(2)
                 if counted == "成":  # 几成 asks for a share: 30%, 三成
                     return "percent", re.compile(_SHARE)
-                # 个 is the general classifier: 几个工作人员 is answered by 不到十人, 几个会 by 四会, so any
-                # counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
-                needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted == "个"
+                # 个, 项, 类, 种, 条, 方 are general classifiers: 几个工作人员 is answered by 不到十人, 几项功能 by
+                # 四大功能, so any counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
+                needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted in _GENERAL_CLASSIFIERS
                          else _counted({"钱": "元"}.get(counted, re.escape(counted))))
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县, which county -> a named 县

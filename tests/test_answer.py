@@ -184,6 +184,9 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert analyse_question("When serving residents, what should the platform rely on?", stats).cue is None
     assert answered_type("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not answered_type("联席会议多久一次？", "定期召开联席会议。")
+    assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
+    assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
+    assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
     # Every clause that asks a figure is held to it, not only the first.
     assert not answered_type("床位缺口有多大，还差多少张床？", "60岁及以上人口超亿,养老床位缺口大。")
     assert answered_type("床位缺口有多大，还差多少张床？", "缺口约60万张床位。")
@@ -198,6 +201,9 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     # 几大 (how many major …) is answered by a numeral before 大, not only by digits or listed units.
     answer = ask("社区书记工作室有几大功能？", "shenzhen-shequ-shuji-gongzuoshi")
     assert not answer.abstained and "四大功能" in answer.citations[0].quote
+    # 项, like 个, counts things of any kind: 几项 is answered by 四大 too; 几年 only by years.
+    assert cue_satisfied(analyse_question("工作室担着几项职能？", stats), "工作室承担四大功能。")
+    assert not cue_satisfied(analyse_question("工作室办了几年？", stats), "工作室承担四大功能。")
     assert analyse_question("邻里节以前居民参与大概有几成？", stats).cue == "percent"  # 几成: a share
     # 几 that counts nothing: those few (那几个), the several (的几个), or beside another question word.
     for question in ("那几个平台主要管哪些事？", "邻里节的几个板块是什么？", "原来几家一起管是出了什么问题？"):
