@@ -243,6 +243,9 @@ SENTENCE_FIT = 0.25
 SIDE_COVERAGE = 0.6
 # … and is at least this share as probable as the best candidate (a side named in passing elsewhere is no answer).
 SIDE_FLOOR = 0.3
+# Candidates on one side at least this share of the best one's probability are close enough that which
+# is about the side (names it first) decides (``_about_side``).
+TOPIC_NEAR = 0.85
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
 
@@ -839,8 +842,21 @@ def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidenc
         if not fitting:
             return []
         verbatim = [i for i in fitting if side.phrase in named[i]]
-        picks.append(_whole_twin(ranked[(verbatim or fitting)[0]], ranked))
+        picks.append(_whole_twin(ranked[_about_side(side, ranked, verbatim) if verbatim else fitting[0]], ranked))
     return picks
+
+
+def _about_side(side: Side, ranked: Sequence[Evidence], naming: Sequence[int]) -> int:
+    """Of the candidates naming ``side`` as asked (indices into ``ranked``, best first), those close to the
+    best of them (``TOPIC_NEAR``): the one whose sentence names it first is about it (如物业是…, 但物业…), not
+    one naming it in a list of many (社区居委会、小区物业、志愿者等); the better ranked of equals."""
+    near = [i for i in naming if ranked[i].probability >= TOPIC_NEAR * ranked[naming[0]].probability]
+
+    def position(i: int) -> tuple[bool, int]:
+        at = _folded(ranked[i].text).find(side.phrase)
+        return at < 0, at  # one named by its section's title only comes after those naming it themselves
+
+    return min(near, key=position)
 
 
 def _names_side(question: Question, side: Side, folded: str) -> bool:

@@ -261,6 +261,10 @@ def test_a_question_on_two_things_cites_a_sentence_for_each_in_the_order_asked(c
     groups = evidence("社会组织存在运营不够规范等问题。", 0.5)
     assert one_per_side(question, [both, other, groups, firm]) == [firm, groups]
     assert one_per_side(question, [both, other, firm]) == []  # a side nobody names: no side by side
+    # Of close candidates, the one about the side (naming it first) answers it, not one listing it among many.
+    listing = evidence("政府与社会力量尚未形成合力,社区居委会、小区物业、志愿者等各自为政。", 0.65)
+    assert one_per_side(question, [listing, firm, groups]) == [firm, groups]
+    assert one_per_side(question, [listing, evidence(firm.text, 0.3), groups])[0] == listing  # not close
 
 
 def test_frame_words_of_a_question_are_no_topic(corpus, ask, answer_with):
