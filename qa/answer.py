@@ -128,6 +128,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
+    # 哪四议, 哪三个“不” ask for that many things by name: a list of them (``_listing``), not the name of
+    # the whole (“四议两公开”) again. 哪八个字 counts characters, not things.
+    ("list", re.compile(r"哪\s*([两二三四五六七八九十])\s*(?!个?字)(?:([个项大种类条名位家])\s*)?([“\"「]?)([\u4e00-\u9fff]{1,2})"), ""),
     # 第几 (第几次, 第几代) asks an ordinal: any numeral answers it (十八大, 七普, 5G).
     ("ordinal", re.compile(r"第几"), r"\d|[一二两三四五六七八九十]"),
     # 哪几 (哪几种, 哪几个部门) asks which ones, like 哪些: a list, not a count.
@@ -437,12 +440,27 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
                 # 四大功能, so any counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
                 needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted in _GENERAL_CLASSIFIERS
                          else _counted({"钱": "元"}.get(counted, re.escape(counted))))
+            if name == "list":
+                numeral, classifier, quote, counted = asked.groups()
+                needs = _listing(" 一二三四五六七八九十".index(numeral.replace("两", "二")),
+                                 None if classifier and not quote else counted)
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县, which county -> a named 县
                 unit = place.group(1) or _ENGLISH_PLACE_UNITS[place.group(2).lower()]
                 needs = rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}{unit}"
             return name, re.compile(needs)
     return None, None
+
+
+def _listing(count: int, counted: str | None) -> str:
+    """A list of ``count`` things as the sources write one: items joined by 、 (two may be joined by 和, 与
+    or 及; a longer list may end in 和 or 等, so one item fewer than counted will do), each holding
+    ``counted`` when the question counts by a word of the name (哪四议: …议、…议; 哪三个“不”: 不愿…、不会…)
+    rather than by a classifier (哪四大功能: any items)."""
+    item = rf"[^、，,。；;：:]{{0,15}}{re.escape(counted)}[^、，,。；;：:]{{0,8}}" if counted else r"[^、，,。；;：:]{1,20}"
+    if count == 2:
+        return rf"{item}(?:、|和|与|及){item}"
+    return rf"(?:{item}、){{{count - 2}}}{item}"
 
 
 def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:

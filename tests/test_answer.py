@@ -187,6 +187,10 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
     assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
     assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
+    # 哪三会 asks for three things by name: a list of them, not the name of the whole again nor another list.
+    assert not answered_type("“三会一课”具体是哪三会？", "通过“三会一课”、“主题党日”等制度,确保决策科学、过程透明、结果公正。")
+    assert answered_type("“一约四会”里是哪四个会？", "成立红白理事会、村民议事会、道德评议会、禁毒禁赌会等“四会”。")
+    assert answered_type("工作室有哪四大功能？", "工作室承担“研究、培训、示范、推广”四大功能。")
     # Every clause that asks a figure is held to it, not only the first.
     assert not answered_type("床位缺口有多大，还差多少张床？", "60岁及以上人口超亿,养老床位缺口大。")
     assert answered_type("床位缺口有多大，还差多少张床？", "缺口约60万张床位。")
