@@ -93,6 +93,8 @@ _GENERIC_BEFORE_A_NAME = (
     "社 小 地 园 城 街 景 辖 片 山 郊"
 )
 _NOT_A_NAME = "".join(f"(?<!{w})" for w in _GENERIC_BEFORE_A_NAME.split())
+# A place unit that opens another word is none: 区块链, 区域, 市场, 市民, 县域, 省份.
+_NOT_A_PLACE_WORD = "(?![块域场民份级])"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
@@ -111,7 +113,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("place", re.compile(
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
         r"|(?i:\bwhich (?:province|city|county|district)\b)"
-    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区)"),
+    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区){_NOT_A_PLACE_WORD}"),
     # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
     ("organisation", re.compile(
         r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
@@ -447,7 +449,7 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
             place = _PLACE_UNIT.search(text) if name == "place" else None
             if place:  # 哪个县, which county -> a named 县
                 unit = place.group(1) or _ENGLISH_PLACE_UNITS[place.group(2).lower()]
-                needs = rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}{unit}"
+                needs = rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}{unit}{_NOT_A_PLACE_WORD}"
             return name, re.compile(needs)
     return None, None
 
