@@ -112,6 +112,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
     ("place", re.compile(
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
+        # several places by name (哪些城市, 哪几个街道), but not 哪些地方 / 哪些区域, mostly "which areas"
+        r"|哪(?:些|几个)(?:省|市|县|城市|街道|社区|小区|镇|乡|村)"
         r"|(?i:\bwhich (?:province|city|county|district)\b)"
     ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区){_NOT_A_PLACE_WORD}"),
     # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
@@ -141,7 +143,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
 # What has a name of its own in quotes (``name`` cue), and who or what has a personal or place name instead.
 _NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.IGNORECASE)
 _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
-_PLACE_UNIT = re.compile(r"哪个(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
+_PLACE_UNIT = re.compile(r"哪(?:个|些|几个)(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 # Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.

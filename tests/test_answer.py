@@ -172,6 +172,9 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert not answered_type("这是哪个城市先试点的？", "利用区块链技术确保党员积分不可篡改。")  # 区块链 is no 区
     assert not answered_type("这是哪个市的做法？", "构建了颇具特色的市域德治体系。")
     assert answered_type("这是哪个城市先试点的？", "浙江省杭州市率先利用区块链技术记录党员积分。")
+    assert not answered_type("示范点设在哪几个街道？", "设立“书记工作室”示范点,供全市社区书记观摩学习。")
+    assert answered_type("示范点设在哪几个街道？", "示范点设在南山街道、福田街道。")
+    assert analyse_question("数字技术还能用在哪些地方？", stats).cue is None  # which areas, not places
     assert answered_type("邻里节是谁挑的头？", "由社区党委牵头,联合居委会、业委会。")
     assert not answered_type("邻里节是谁牵头的？", "社区人口结构多元,邻里关系疏离。")
     assert analyse_question("留痕主义到底是咋回事？", stats).kind != "measure"  # 怎么回事 asks what, not how
