@@ -772,17 +772,9 @@ def score_relevance(
     similarity = cosines(question_vector, sentence_vectors(texts))
     top = float(similarity.max())
     scored = [replace(e, cosine=float(c), cosine_gap=float(c) - top) for e, c in zip(candidates, similarity)]
-    features = feature_rows([e.features for e in scored])
-    order = model.ranking(features, closeness_counts(scored))
-    scored = [replace(e, probability=float(p)) for e, p in zip(scored, model.probability(features))]
-    return [e for _, e in sorted(zip(order, scored), key=lambda pair: (-pair[0], pair[1].passage_rank, pair[1].span.start))]
-
-
-def closeness_counts(candidates: Sequence[Evidence]) -> np.ndarray:
-    """Which candidates' closeness to the question counts in their order (``RelevanceModel.ranking``): not
-    that of a sentence saying it is of another kind than asked (表现: … for a how question), which is
-    often the question restated, closest to it of all."""
-    return np.array([e.kind_fit > -LABEL_FIT for e in candidates], dtype=bool)
+    probability = model.probability(feature_rows([e.features for e in scored]))
+    scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
+    return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 
 
 def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -> bool:
@@ -798,7 +790,7 @@ def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -
         or not best.cue_ok
         or (question.strict and question.unknown_focus)
         or (question.yes_no and not best.focus_ok)
-        or max(e.probability for e in ranked) < threshold
+        or best.probability < threshold
     )
 
 

@@ -28,7 +28,6 @@ from jiceng.ingest.cache import MemoryLru
 
 # The features, in the order of the fitted weights (see ``jiceng.qa.answer.Evidence.features``).
 FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind")
-_GAP = FEATURES.index("cosine_gap")
 
 
 @dataclass(frozen=True)
@@ -41,33 +40,17 @@ class RelevanceModel:
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     threshold: float
-    # Ordering a question's candidates weighs ``cosine_gap`` (standardised) this much more than the
-    # probability does: which candidate answers turns on how much closer to the question it is than the
-    # others, more than a fit of each candidate alone can see. The probability (whether any answers) is
-    # left as fitted: the best candidate's gap is 0 on any question, off-topic ones too.
-    rank_gap: float = 0.0
     fitted_on: str = ""
-
-    def _logit(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
-        return z @ np.asarray(self.weights) + self.bias, z[:, _GAP]
 
     def probability(self, features: np.ndarray) -> np.ndarray:
         """P(sentence answers the question) for each row of ``features`` (columns as ``FEATURES``)."""
-        logit, _ = self._logit(features)
-        return 1.0 / (1.0 + np.exp(-logit))
-
-    def ranking(self, features: np.ndarray, gap_counts: np.ndarray | None = None) -> np.ndarray:
-        """The score that orders one question's candidates (higher first): the logit, plus ``rank_gap``
-        times the standardised gap of the candidates ``gap_counts`` marks (all without it); the others
-        rank as if of average closeness."""
-        logit, gap = self._logit(features)
-        return logit + self.rank_gap * (gap if gap_counts is None else np.where(gap_counts, gap, 0.0))
+        z = (np.asarray(features, dtype=np.float64) - self.mean) / self.scale
+        return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
     def to_json(self) -> str:
         return json.dumps(
             {"features": FEATURES, **{k: getattr(self, k) for k in
-             ("weights", "bias", "mean", "scale", "threshold", "rank_gap", "fitted_on")}},
+             ("weights", "bias", "mean", "scale", "threshold", "fitted_on")}},
             ensure_ascii=False, indent=2,
         )
 
