@@ -145,9 +145,9 @@ _NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|
 _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
 _PLACE_UNIT = re.compile(r"哪(?:个|些|几个)(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
-# The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 # Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.
 _GENERAL_CLASSIFIERS = frozenset("个项类种条方")
+# The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
 _WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")

@@ -163,8 +163,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 @contextlib.asynccontextmanager
 async def _open_index_at_startup(app: FastAPI) -> AsyncIterator[None]:
-    """Open the index (model, jieba dictionary, idf counts, English glossary, thesaurus, function words) before the first
-    request. Without an index, or with Chroma unreachable, the server still starts: requests get the 503."""
+    """Open the index (model, jieba dictionary, idf counts, English glossary, thesaurus, function words)
+    before the first request. Without an index, or with Chroma unreachable, the server still starts:
+    requests get the 503."""
     try:
         pipeline = await run_in_threadpool(app.state.service.current)
         await run_in_threadpool(pipeline.stats.glossary.warm)
