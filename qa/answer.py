@@ -96,6 +96,8 @@ _NOT_A_NAME = "".join(f"(?<!{w})" for w in _GENERIC_BEFORE_A_NAME.split())
 # A place unit that opens another word is none: 区块链, 区域, 市场, 市民, 县域, 省份.
 _NOT_A_PLACE_WORD = "(?![块域场民份级])"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
+# What asks a name (叫什么, 名字, 全称): of a thing, a person or a place (``_names_a_thing`` tells which).
+_ASKS_A_NAME = re.compile(r"叫什么|名字|名称|全称|全名")
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
 # a place is named (not "xx县"); person names never occur in the sources, so "是谁/叫什么名字" of a
@@ -127,7 +129,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
      r"[\u4e00-\u9fff]{2,}(?:牵头|负责|发起|主导|主持|带头)"),
     # The name of a thing (a body, a document, a platform: 那个机构叫什么, 文件的全称) is written in quotes or
     # 《》 by the sources; asked of a person or a place, a name is the person's or the place's (below).
-    ("name", re.compile(r"叫什么|名字|名称|全称|全名"), r"[“「『《][^”」』》]{2,}[”」』》]"),
+    ("name", _ASKS_A_NAME, r"[“「『《][^”」』》]{2,}[”」』》]"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # "What is the population / salary …" asks for a figure without a question word of quantity.
     ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
@@ -422,7 +424,7 @@ def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
 def _names_a_thing(question: str) -> bool:
     """Whether 叫什么 / 名字 asks the name of a thing: the nearest of the question's things, persons or
     places before it is a thing (…新设的那个机构，叫什么名字), not a person or a place (书记叫什么名字, xx县叫什么)."""
-    ask = re.search(r"叫什么|名字|名称|全称|全名", question)
+    ask = _ASKS_A_NAME.search(question)
     before = question[: ask.start()] if ask else ""
     nearest = list(re.finditer(f"{_NAMED_THING.pattern}|{_PERSON_OR_PLACE.pattern}", before, re.IGNORECASE))
     return bool(nearest) and _NAMED_THING.fullmatch(nearest[-1].group()) is not None
