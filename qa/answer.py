@@ -33,6 +33,7 @@ from jiceng.text import (
     document_sentences,
     is_noun,
     last_word,
+    list_lead_in,
     normalize_for_match,
     normalize_question,
     passage_sentences,
@@ -682,6 +683,8 @@ def candidate_sentences(
             short = [t for t, c in context.items() if c < 1.0]  # the text before can only add these
             if short:
                 before = _folded_span(doc.text, max(0, start - CONTEXT_CHARS), start)
+                if lead := list_lead_in(doc.text, start):
+                    before = f"{_folded_span(doc.text, *lead)} {before}"
                 context = _best_of(context, term_credits(question, before, short))
             found[doc.doc_id, start] = Evidence(
                 span=Span(doc.doc_id, start, end, passage.section),

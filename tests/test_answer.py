@@ -12,6 +12,7 @@ from jiceng.qa.answer import (
     TermStats,
     analyse_question,
     answer_extractive,
+    candidate_sentences,
     completed,
     cue_satisfied,
     format_answer,
@@ -92,6 +93,22 @@ def test_traditional_characters_and_filler_get_the_same_answer(corpus, ask, answ
     plain = ask("朝阳区邻里节让居民参与率提高了多少？", "chaoyang-shequ-linlijie")
     traditional = ask("請問朝陽區鄰里節讓居民參與率提高了多少呢？", "chaoyang-shequ-linlijie")
     assert traditional.answer == plain.answer and not traditional.abstained
+
+
+def test_a_list_item_is_credited_with_its_lead_in_however_far_above(tmp_path):
+    """A user's plain text has no headings: a case is named by the line that introduces its list, and
+    its 成效 item, many lines below, is read under that name."""
+    background = "村里的老人多,年轻人外出务工,公共事务少有人管。" * 12
+    path = tmp_path / "笔记.txt"
+    path.write_text(f"乡村治理笔记\n\n案例说明:云岭镇“积分超市”。\n- 背景:{background}\n- 成效:参与率提升到八成。\n", "utf-8")
+    doc = load_document(path, Settings())
+    start = doc.text.index("- 成效")
+    passage = Passage(rank=1, doc_id=doc.doc_id, title=doc.title, section="", text=doc.text[start:],
+                      start=start, end=len(doc.text), score=1.0, url="")
+    question = analyse_question("云岭镇积分超市的参与率提升到多少？", TermStats.from_texts([doc.text]))
+    [effect] = candidate_sentences(question, [passage], {doc.doc_id: doc})
+    assert effect.text == "成效:参与率提升到八成。"
+    assert effect.context_coverage == 1.0 > effect.sentence_coverage
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from jiceng.text import (
     block_anchor,
     block_spans,
+    list_lead_in,
     normalize_for_match,
     normalize_question,
     sentence_spans,
@@ -46,3 +47,12 @@ def test_normalize_question_strips_filler() -> None:
 def test_a_questions_words_leave_out_pronouns_and_connectives() -> None:
     # 这些 and 那个 say nothing of the topic: as terms they matched a sentence opening with 这些.
     assert words("这些快递小哥，那个社区给他们提供啥服务") == ["快递", "小哥", "社区", "提供", "服务"]
+
+
+def test_a_list_item_is_read_under_the_line_that_introduces_its_list() -> None:
+    text = "案例说明:朝阳区邻里节。\n- 背景:关系疏离。\n- 做法:\n\n- 成效:参与率提升。\n结语。\n- 另一项。"
+    effect = text.index("成效")
+    assert text[slice(*list_lead_in(text, effect))] == "案例说明:朝阳区邻里节。"
+    assert text[slice(*list_lead_in(text, text.index("另一项")))] == "结语。"
+    assert list_lead_in(text, text.index("结语")) is None  # a line of its own, no list item
+    assert list_lead_in("- 只有列表。", 2) is None  # a list with nothing above it

@@ -132,6 +132,24 @@ def skip_list_marker(text: str, start: int, end: int) -> int:
     return match.end() if match and match.end() < end else start
 
 
+def list_lead_in(text: str, start: int, max_lines: int = 40) -> tuple[int, int] | None:
+    """The line that introduces the list holding the line at ``start`` (``案例说明:…`` above ``- 背景:…``
+    ``- 成效:…``), or None when that line is no list item. A list's items are read under their lead-in,
+    however long the list between them."""
+    line_start = text.rfind("\n", 0, start) + 1
+    if not _LIST_MARKER.match(text, line_start):
+        return None
+    for _ in range(max_lines):
+        if line_start == 0:
+            return None
+        end = line_start - 1
+        line_start = text.rfind("\n", 0, end) + 1
+        line = text[line_start:end]
+        if line.strip() and not _LIST_MARKER.match(line):
+            return line_start, end
+    return None
+
+
 def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The document sentences overlapping ``text[start:end]`` (whole, so a chunk edge never cuts a quote),
     each from after its list bullet; headings and fragments under four characters left out."""
