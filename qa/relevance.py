@@ -8,9 +8,11 @@ request embeds nothing but the question, which retrieval has embedded already.
 
 A small logistic model combines that cosine with a few general features of the candidate (how much of
 the question's idf mass it holds, its passage's rank, whether it holds the asked answer type and the
-asked word, whether it states a reason or a measure). Its weights and the abstention threshold are
-fitted on the dev questions by ``python -m bench.fit_relevance`` and stored in ``relevance.json`` beside this
-file, so the numbers are data with a recorded origin, not constants tuned by hand.
+asked word, whether it states a reason or a measure). Its weights are fitted to order each question's
+candidates (right above wrong), then scaled into a probability; they and the abstention threshold are
+fitted on the dev questions, over the bundled corpus and the raw source texts, by
+``python -m bench.fit_relevance`` and stored in ``relevance.json`` beside this file, so the numbers are
+data with a recorded origin, not constants tuned by hand.
 """
 
 from __future__ import annotations
