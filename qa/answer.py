@@ -536,6 +536,17 @@ def _weighted(question: Question, credits: Mapping[str, float]) -> float:
     return sum(question.terms[t] * c for t, c in credits.items()) / total if total else 0.0
 
 
+def _coverage(question: Question, credits: Mapping[str, float]) -> float:
+    """The share of the question's idf mass ``credits`` give (``_weighted``); for a question on two things,
+    the better of its sides, each leaving the other side's terms out: a sentence on one side answers that
+    side, and needs the other's words no more than the question needs them twice."""
+    if not question.sides:
+        return _weighted(question, credits)
+    return max(
+        _weighted(question, {t: c for t, c in credits.items() if t not in other.terms}) for other in question.sides
+    )
+
+
 def states_focus(question: Question, folded: str) -> bool:
     """``folded`` text states what the question asks about; for an English question, one of its readings,
     of two characters or more where it has such (area -> 面积, 地区, not the 区 of every district's name)."""
@@ -691,8 +702,8 @@ def candidate_sentences(
                 span=Span(doc.doc_id, start, end, passage.section),
                 text=sentence,
                 passage_rank=passage.rank,
-                sentence_coverage=_weighted(question, credits),
-                context_coverage=_weighted(question, context),
+                sentence_coverage=_coverage(question, credits),
+                context_coverage=_coverage(question, context),
                 cue_ok=cue_satisfied(question, sentence),
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),

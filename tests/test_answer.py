@@ -111,6 +111,23 @@ def test_a_list_item_is_credited_with_its_lead_in_however_far_above(tmp_path):
     assert effect.context_coverage == 1.0 > effect.sentence_coverage
 
 
+def test_a_sentence_on_one_side_of_a_two_sided_question_is_not_short_of_the_other_sides_words(tmp_path):
+    path = tmp_path / "两地.txt"
+    path.write_text("两地笔记\n\n云岭镇的参与率提升到八成。石桥村的纠纷下降了一半。\n", "utf-8")
+    doc = load_document(path, Settings())
+    passage = Passage(rank=1, doc_id=doc.doc_id, title=doc.title, section="", text=doc.text, start=0,
+                      end=len(doc.text), score=1.0, url="")
+    stats = TermStats.from_texts([doc.text])
+
+    def coverage(question: str) -> dict[str, float]:
+        found = candidate_sentences(analyse_question(question, stats), [passage], {doc.doc_id: doc})
+        return {e.text: e.sentence_coverage for e in found}
+
+    both = coverage("云岭镇和石桥村各自取得了什么效果？")
+    assert both["云岭镇的参与率提升到八成。"] == coverage("云岭镇取得了什么效果？")["云岭镇的参与率提升到八成。"] > 0
+    assert both["石桥村的纠纷下降了一半。"] == coverage("石桥村取得了什么效果？")["石桥村的纠纷下降了一半。"] > 0
+
+
 @pytest.mark.parametrize(
     ("question", "doc_ids"),
     [
