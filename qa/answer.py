@@ -193,6 +193,7 @@ _SECTION_KINDS = [
     ("problem", re.compile(r"难题|挑战|问题|困境|短板|背景")),
 ]
 _LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")  # a line label: 对策: …, 表现: …
+_CLAUSE_MARK = re.compile(r"[,，;；]")
 # What a sentence says it is, by the discourse markers of policy prose, tried in this order: a measure
 # (opening with 针对/开发/建立…), an effect (成功…, 显著…, 提升了, 下降40%), a problem (任务重, 不足).
 _SENTENCE_KINDS = [
@@ -643,6 +644,7 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
+    heading: bool = False  # a plain text's heading line (``_heads_what_follows``)
     cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
     cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
@@ -658,6 +660,7 @@ class Evidence:
             "cue": float(self.cue_ok),
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
+            "heading": float(self.heading),
         }
 
 
@@ -708,6 +711,7 @@ def candidate_sentences(
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
+                heading=_heads_what_follows(doc.text, start, end),
             )
     return list(found.values())
 
@@ -762,6 +766,21 @@ def _label_of(line: str) -> str:
     """The label a line opens with (对策 of 对策: …), or ''."""
     match = _LABEL.match(line)
     return match.group(1) if match else ""
+
+
+def _heads_what_follows(text: str, start: int, end: int) -> bool:
+    """A heading in a text without markup: the sentence is the whole of its line, says no clause of its
+    own (no comma or semicolon) and the next line is a list item or a labelled line (案例说明:广东省深圳市
+    “社区书记工作室”。 above - 背景:…; 挑战二:资源保障不足。 above - 表现:…). It names what follows; for
+    most questions what follows is the answer, not it."""
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    if line_end < 0 or _CLAUSE_MARK.search(text, start, end):
+        return False
+    if text[skip_list_marker(text, line_start, start) : start].strip() or text[end:line_end].strip():
+        return False
+    following = text[line_end:].lstrip()
+    return bool(following) and (skip_list_marker(following, 0, len(following)) > 0 or bool(_LABEL.match(following)))
 
 
 @lru_cache(maxsize=1024)
