@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 
 from jiceng.settings import Settings
-from jiceng.text import passage_sentences, sentence_spans, to_simplified
+from jiceng.text import ORDINAL_LABEL, passage_sentences, plain_heading_end, sentence_spans, to_simplified
 from jiceng.types import Chunk, Document
 
 SECTION_SEPARATOR = " › "
@@ -147,8 +147,14 @@ def _numbered_heading(text: str, match: re.Match) -> Heading | None:
     return Heading(marker_start, end, rank, text[marker_start:end].strip())
 
 
+# Headings of a text without markup (``plain_heading_end``) rank below every numbered one: a label with an
+# ordinal (路径一:, 挑战二:) above one without (具体做法:, 案例说明:…), which sits under it.
+_PLAIN_RANK = 14
+
+
 def find_headings(text: str) -> list[Heading]:
-    """All headings in document order: Markdown lines and Chinese numbered headings."""
+    """All headings in document order: Markdown lines, Chinese numbered headings, and the lines of a text
+    without markup that head a list or labelled lines (``plain_heading_end``)."""
     headings: list[Heading] = []
     markdown_lines: list[tuple[int, int]] = []
     for match in _MARKDOWN_HEADING.finditer(text):
@@ -162,6 +168,16 @@ def find_headings(text: str) -> list[Heading]:
             headings.append(heading)
             follower = _MARKER_HERE.match(text, heading.end)
             heading = _numbered_heading(text, follower) if follower else None
+    taken = [(h.start, h.end) for h in headings]
+    line_start = 0
+    while line_start < len(text):
+        end = plain_heading_end(text, line_start)
+        if end is not None and not any(a <= line_start < b or line_start <= a < end for a, b in taken):
+            title = text[line_start:end].strip()
+            rank = _PLAIN_RANK if ORDINAL_LABEL.match(title) else _PLAIN_RANK + 1
+            headings.append(Heading(line_start, end, rank, title))
+        next_line = text.find("\n", line_start)
+        line_start = len(text) if next_line < 0 else next_line + 1
     headings.sort(key=lambda h: h.start)
     return headings
 

@@ -29,6 +29,7 @@ from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
 from jiceng.text import (
+    LINE_LABEL,
     cilin_synonyms,
     document_sentences,
     is_noun,
@@ -192,13 +193,11 @@ _SECTION_KINDS = [
     ("effect", re.compile(r"成效|成果|效果")),
     ("problem", re.compile(r"难题|挑战|问题|困境|短板|背景")),
 ]
-_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")  # a line label: 对策: …, 表现: …
-_CLAUSE_MARK = re.compile(r"[,，;；]")
 # What a sentence says it is, by the discourse markers of policy prose, tried in this order: a measure
 # (opening with 针对/开发/建立…), an effect (成功…, 显著…, 提升了, 下降40%), a problem (任务重, 不足).
 _SENTENCE_KINDS = [
     ("measure", re.compile(
-        rf"^(?:{_LABEL.pattern})?(?:例如|比如|同时|此外|[一二三四五六七八九]是)?[,，]?"
+        rf"^(?:{LINE_LABEL.pattern})?(?:例如|比如|同时|此外|[一二三四五六七八九]是)?[,，]?"
         r"(?:针对|开发|建立|成立|设立|推出|开展|实行|实施|推行|组建|搭建|打造|制定|引入|设计|依托|采取|探索)(?!了)"
     )),
     ("effect", re.compile(
@@ -644,7 +643,6 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
-    heading: bool = False  # a plain text's heading line (``_heads_what_follows``)
     cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
     cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
@@ -660,7 +658,6 @@ class Evidence:
             "cue": float(self.cue_ok),
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
-            "heading": float(self.heading),
         }
 
 
@@ -711,7 +708,6 @@ def candidate_sentences(
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
-                heading=_heads_what_follows(doc.text, start, end),
             )
     return list(found.values())
 
@@ -764,23 +760,8 @@ def _sentence_kind(folded: str) -> str | None:
 
 def _label_of(line: str) -> str:
     """The label a line opens with (对策 of 对策: …), or ''."""
-    match = _LABEL.match(line)
+    match = LINE_LABEL.match(line)
     return match.group(1) if match else ""
-
-
-def _heads_what_follows(text: str, start: int, end: int) -> bool:
-    """A heading in a text without markup: the sentence is the whole of its line, says no clause of its
-    own (no comma or semicolon) and the next line is a list item or a labelled line (案例说明:广东省深圳市
-    “社区书记工作室”。 above - 背景:…; 挑战二:资源保障不足。 above - 表现:…). It names what follows; for
-    most questions what follows is the answer, not it."""
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    if line_end < 0 or _CLAUSE_MARK.search(text, start, end):
-        return False
-    if text[skip_list_marker(text, line_start, start) : start].strip() or text[end:line_end].strip():
-        return False
-    following = text[line_end:].lstrip()
-    return bool(following) and (skip_list_marker(following, 0, len(following)) > 0 or bool(_LABEL.match(following)))
 
 
 @lru_cache(maxsize=1024)
@@ -990,12 +971,12 @@ def standalone_span(span: Span, text: str) -> Span:
     preceding = spans[bisect_left(spans, line_start, key=_start) : bisect_right(spans, span.start, key=_end)]
     earlier = [skip_list_marker(text, a, b) for a, b in preceding]
     start = span.start
-    labelled = [a for a in earlier if _LABEL.match(text, a)]
-    if labelled and not _LABEL.match(text, start):
+    labelled = [a for a in earlier if LINE_LABEL.match(text, a)]
+    if labelled and not LINE_LABEL.match(text, start):
         start = labelled[-1]
     while earlier and start > earlier[0] and _CONNECTIVE.match(text, start):
         start = max(a for a in earlier if a < start)
-    label = _LABEL.match(text, start, span.end)
+    label = LINE_LABEL.match(text, start, span.end)
     if label and label.end() < span.end:
         start = label.end()
     return span._replace(start=start)

@@ -29,7 +29,7 @@ import numpy as np
 from jiceng.ingest.cache import MemoryLru
 
 # The features, in the order of the fitted weights (see ``jiceng.qa.answer.Evidence.features``).
-FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind", "heading")
+FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind")
 
 
 @dataclass(frozen=True)

@@ -111,24 +111,6 @@ def test_a_list_item_is_credited_with_its_lead_in_however_far_above(tmp_path):
     assert effect.context_coverage == 1.0 > effect.sentence_coverage
 
 
-def test_a_plain_texts_heading_line_is_marked_as_one(tmp_path):
-    """案例说明:… names the list below it and 挑战二:… the labelled lines below it: headings, though the text has
-    no markup; a line of clauses, or one with nothing after it, is not."""
-    path = tmp_path / "笔记.txt"
-    path.write_text("乡村治理笔记\n\n案例说明:云岭镇“积分超市”。\n- 背景:老人多,年轻人外出。\n- 成效:参与率提升到八成。\n"
-                    "挑战二:资源保障不足。\n表现:经费有限,场地不足。\n结语一句话。\n", "utf-8")
-    doc = load_document(path, Settings())
-    passage = Passage(rank=1, doc_id=doc.doc_id, title=doc.title, section="", text=doc.text, start=0,
-                      end=len(doc.text), score=1.0, url="")
-    question = analyse_question("云岭镇积分超市有什么成效？", TermStats.from_texts([doc.text]))
-    headings = {e.text: e.heading for e in candidate_sentences(question, [passage], {doc.doc_id: doc})}
-    assert headings == {
-        "乡村治理笔记": True,  # the title, above the labelled line
-        "案例说明:云岭镇“积分超市”。": True, "背景:老人多,年轻人外出。": False, "成效:参与率提升到八成。": False,
-        "挑战二:资源保障不足。": True, "表现:经费有限,场地不足。": False, "结语一句话。": False,
-    }
-
-
 def test_a_sentence_on_one_side_of_a_two_sided_question_is_not_short_of_the_other_sides_words(tmp_path):
     path = tmp_path / "两地.txt"
     path.write_text("两地笔记\n\n云岭镇的参与率提升到八成。石桥村的纠纷下降了一半。\n", "utf-8")

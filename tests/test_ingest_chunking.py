@@ -102,8 +102,10 @@ def test_markdown_and_inline_headings_nest() -> None:
 def test_numbered_list_items_that_are_sentences_stay_body() -> None:
     text = "主要做法有：\n1. 建立网格员队伍，每天巡查。\n2. 设立居民议事会，每月开会一次。\n"
     chunks = chunk_document(_doc(text), Settings())
-    assert [c.section for c in chunks] == [""]
-    assert "2. 设立居民议事会" in chunks[0].text
+    assert [c.section for c in chunks] == ["主要做法有："]  # the labelled line heads its list
+    assert "1. 建立网格员队伍" in chunks[0].text and "2. 设立居民议事会" in chunks[0].text
+    unlabelled = "做法如下。\n1. 建立网格员队伍，每天巡查。\n"
+    assert [c.section for c in chunk_document(_doc(unlabelled), Settings())] == [""]
 
 
 @pytest.mark.parametrize(
@@ -138,3 +140,19 @@ def test_inline_headings_of_a_notice_outside_the_seeds() -> None:
     ]
     sections = {c.text: c.section for c in chunk_document(_doc(text), Settings(ingest={"chunk_chars": 50}))}
     assert sections["社区党组织要发挥领导作用。"] == "二、主要任务 › （一）健全社区组织体系"
+
+
+def test_seed_001_lines_that_head_a_list_or_labelled_lines_are_sections() -> None:
+    """Seed 001 is plain text: 路径四:… heads labelled lines, 具体做法: and 案例说明:… head lists. They become
+    its section path, so a case's items are read under the case's name; a labelled line above another
+    that says something itself (创新实践:加强…建设。 above 具体做法:) stays body text."""
+    text = _seed("001")
+    chunks = chunk_document(_doc(text), Settings())
+    effect = next(c for c in chunks if "深圳培养了一批" in c.text)
+    assert effect.section.split(" › ")[-2:] == [
+        "路径四:队伍能力创新——建设“专业化、职业化”的基层骨干队伍", "案例说明:广东省深圳市“社区书记工作室”。",
+    ]
+    assert any("创新实践:加强基层党务工作者" in c.text for c in chunks)
+    assert [h.title for h in find_headings(text) if h.title.startswith("挑战")] == [
+        "挑战一:形式主义与“两张皮”现象。", "挑战二:资源保障不足。", "挑战三:人才短缺与能力瓶颈。", "挑战四:群众参与度不高。",
+    ]

@@ -30,6 +30,12 @@ _FULL_STOP = re.compile(r"[。！？!?]+[”’\"』」）)]*|\n+")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+# A line label: 对策: …, 表现: …, 案例说明: …
+LINE_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
+_CLAUSE_MARK = re.compile(r"[,，;；]")
+PLAIN_HEADING_CHARS = 40
+# A numbered label: 路径一:, 挑战二:
+ORDINAL_LABEL = re.compile(r"[\u4e00-\u9fff]{1,4}[一二三四五六七八九十]+[:：]")
 # Colloquial and northern question words -> the standard ones the answerer reads the asked type from
 # (咋 = 怎么, 啥 = 什么, 为啥 = 为什么, 图个啥 = 目的是什么; a verb split by 的: 牵的头 = 牵头): a general
 # resource of spoken Chinese, not of this corpus. Longest first, so 为啥 is not read as 为 + 什么.
@@ -148,6 +154,25 @@ def list_lead_in(text: str, start: int, max_lines: int = 40) -> tuple[int, int] 
         if line.strip() and not _LIST_MARKER.match(line):
             return line_start, end
     return None
+
+
+def plain_heading_end(text: str, line_start: int) -> int | None:
+    """Where the line at ``line_start`` ends when it is a heading of a text without markup, else None.
+
+    Such a heading is one short labelled line (at most ``PLAIN_HEADING_CHARS``; 案例说明:…, 具体做法:) that
+    says no clause of its own (no comma or semicolon), followed by a list item (案例说明:广东省深圳市“社区书记工作室”。
+    above - 背景:…, 具体做法: above - 交叉任职:…) or, when its label is numbered (路径四:…, 挑战二:…), by
+    a labelled line. An unnumbered labelled line above another (创新实践:加强…建设。 above 具体做法:) is
+    body text: it says something itself."""
+    end = text.find("\n", line_start)
+    if end < 0:
+        return None
+    line = text[line_start:end].strip()
+    if not LINE_LABEL.match(line) or len(line) > PLAIN_HEADING_CHARS or _CLAUSE_MARK.search(line):
+        return None
+    following = text[end:].lstrip()
+    heads = _LIST_MARKER.match(following) or (ORDINAL_LABEL.match(line) and LINE_LABEL.match(following))
+    return end if heads else None
 
 
 def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
