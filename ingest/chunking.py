@@ -25,6 +25,10 @@ from jiceng.types import Chunk, Document
 
 SECTION_SEPARATOR = " › "
 MAX_HEADING_CHARS = 40
+# The version of the rules that cut a text into sections and chunks, kept in each index's manifest: an
+# index cut by other rules is re-cut on the next ingest, not reused. 2: a plain text's labelled lines head
+# sections (``jiceng.text.plain_heading_end``).
+CHUNKING_RULES = 2
 
 _MARKDOWN_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
 _CN_NUM = "一二三四五六七八九十百零〇"
@@ -209,6 +213,11 @@ def _pieces(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]
         start = cut
     pieces.append((start, end))
     return pieces
+
+
+def chunking_signature(settings: Settings) -> dict:
+    """How an index's chunks were cut, kept in its manifest: chunks cut otherwise are not reused."""
+    return {**settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"}), "rules": CHUNKING_RULES}
 
 
 def chunk_document(doc: Document, settings: Settings) -> list[Chunk]:

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from jiceng.errors import InputError, NotFoundError
 from jiceng.ingest import store
-from jiceng.ingest.chunking import chunk_document, chunk_sentence_texts, index_text
+from jiceng.ingest.chunking import chunk_document, chunk_sentence_texts, chunking_signature, index_text
 from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.loaders import load_document
 from jiceng.progress import ProgressBar, progress_display, stage
@@ -82,7 +82,7 @@ def ingest_paths(
         previous = store.read_current(settings)
         # Old chunks are reusable only if they were cut and embedded the way this run would.
         reusable = previous is not None and previous.manifest["model_id"] == get_embedder(settings).model_id and (
-            previous.manifest["chunking"] == _chunking(settings)
+            previous.manifest["chunking"] == chunking_signature(settings)
         )
         old_docs = previous.documents if previous else {}
         old_chunks = _by_doc(previous.chunks) if previous else {}
@@ -123,10 +123,6 @@ def ingest_paths(
         return report
 
 
-def _chunking(settings: Settings) -> dict:
-    return settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"})
-
-
 def _rebuild(
     files: list[Path], settings: Settings, report: IngestReport, bar: ProgressBar | None, began: float
 ) -> IngestReport:
@@ -138,7 +134,7 @@ def _rebuild(
     manifest = store.current_manifest(settings)
     embedder = get_embedder(settings)
     reuse = manifest is not None and (
-        manifest.get("model_id") == embedder.model_id and manifest.get("chunking") == _chunking(settings)
+        manifest.get("model_id") == embedder.model_id and manifest.get("chunking") == chunking_signature(settings)
     )
     loaded, _failed = _load_files(files, settings, report, bar)
     if not loaded:

@@ -32,7 +32,7 @@ from bm25s.tokenization import Tokenized
 
 from jiceng.errors import BackendUnavailableError, BusyError, IndexMissingError, InputError
 from jiceng.ingest.cache import SqliteCache, cache_path, content_key
-from jiceng.ingest.chunking import index_text
+from jiceng.ingest.chunking import chunking_signature, index_text
 from jiceng.ingest.embedding import CachedEmbedder, get_embedder
 from jiceng.settings import Settings
 from jiceng.text import STOPWORDS, tokenize
@@ -529,7 +529,7 @@ def build_generation(
         "dim": embedder.dim,
         "documents": len(documents),
         "chunks": len(chunks),
-        "chunking": settings.ingest.model_dump(include={"chunk_chars", "overlap_sentences"}),
+        "chunking": chunking_signature(settings),
         "content_hashes": {d.doc_id: d.content_hash for d in documents},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

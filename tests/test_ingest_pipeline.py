@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from jiceng.errors import IndexMissingError
+from jiceng.ingest import chunking
 from jiceng.ingest.embedding import get_embedder
 from jiceng.ingest.pipeline import ingest_paths
 from jiceng.ingest.store import current_generation, open_current
@@ -128,6 +129,20 @@ def test_new_chunking_settings_rechunk_unchanged_documents(settings: Settings, f
     snapshot = open_current(finer)
     assert snapshot.manifest["chunking"]["chunk_chars"] == 50
     assert all(len(c.text) <= 50 for c in snapshot.chunks)
+
+
+def test_an_index_cut_by_older_chunking_rules_is_recut_on_the_next_ingest(
+    settings: Settings, folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = chunking.CHUNKING_RULES
+    first = ingest_paths([folder], settings, progress=False)
+    assert open_current(settings).manifest["chunking"]["rules"] == rules
+    again = ingest_paths([folder], settings, progress=False)
+    assert again.generation == first.generation  # same files, same rules: nothing to do
+    monkeypatch.setattr(chunking, "CHUNKING_RULES", rules + 1)
+    recut = ingest_paths([folder], settings, progress=False)
+    assert recut.generation != first.generation and recut.unchanged == 2
+    assert open_current(settings).manifest["chunking"]["rules"] == rules + 1
 
 
 def test_a_corpus_without_a_single_search_token_is_indexed_for_dense_search_only(
