@@ -10,7 +10,7 @@ of the answerable questions, the one that best separates them (near-misses refus
 refused, Youden's J). Thresholds within ``--tolerance`` of the best J (a dev item or two) count as equal,
 and the lowest of them is taken: a refusal costs the asker the answer. Prints the threshold curve; ``--write`` stores the model in
 qa/relevance.json.
-By default it reads the blind sets (fresh9's and fresh8's dev splits; all of fresh to fresh7, whose test splits are used up), the whole
+By default it reads the blind sets (fresh9's dev split; all of fresh to fresh8, whose test splits are used up), the whole
 regression set and the questions on whole cases; the test split of a set still held out
 (``jiceng.evals.goldset.HELD_OUT``) is never read.
 

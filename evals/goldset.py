@@ -44,20 +44,20 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh`` to
-# ``fresh7``: all on 2026-12-03).
-HELD_OUT = frozenset({"fresh8", "fresh9"})
+# ``fresh8``: all on 2026-12-03).
+HELD_OUT = frozenset({"fresh9"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh8`` and ``fresh9`` (written blind; dev to tune on, test held out), ``fresh``
-    to ``fresh7`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
+    """A bundled eval set: ``fresh9`` (written blind; dev to tune on, test held out), ``fresh``
+    to ``fresh8`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
     out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
 
 def default_set_path() -> Path:
     """The set ``jiceng eval`` runs by default: the newest blind set (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh8")
+    return bundled_set_path("fresh9")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:
