@@ -23,6 +23,7 @@ its vector embeds).
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from jiceng.evals.goldset import HELD_OUT, bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
 from jiceng.qa.pipeline import Pipeline, build_pipeline
-from jiceng.qa.relevance import FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
+from jiceng.qa.relevance import FEATURES, QUESTION_FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
 
 DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview")]
@@ -55,16 +56,18 @@ def candidates_of(pipeline: Pipeline, question: str):
 
 
 def fit_ranker(
-    groups: list[tuple[np.ndarray, np.ndarray]], c: float
+    groups: list[tuple[np.ndarray, np.ndarray]], c: float, question_columns: Sequence[int] = ()
 ) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """Weights, bias, mean and scale of a logistic model over standardised features, from each answerable
-    question's candidates (features, covers-a-gold labels).
+    question's candidates (features, covers-a-gold labels); ``question_columns`` are features of the
+    question, the same for all its candidates.
 
     The answerer quotes a question's best candidate, so the weights are fitted to order candidates
     within a question (pairwise: every right candidate against every wrong one of the same question, each
     question weighing the same), not to tell right from wrong across questions; a candidate-by-candidate
     fit lets the many easy wrong candidates of all questions set the weights. The score is then turned
-    into a probability by one scale and bias (Platt), which keeps the order and gives the abstention
+    into a probability by one scale and bias (Platt), plus a weight on each of ``QUESTION_FEATURES``
+    (the same for all of a question's candidates, so they keep the order), which gives the abstention
     threshold something calibrated to read."""
     x = np.concatenate([feats for feats, _ in groups])
     y = np.concatenate([labels for _, labels in groups])
@@ -83,8 +86,12 @@ def fit_ranker(
         np.concatenate([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))], sample_weight=np.r_[w, w]
     )
     direction = ranker.coef_[0]
-    platt = LogisticRegression(class_weight="balanced").fit((((x - mean) / scale) @ direction)[:, None], y)
-    return direction * platt.coef_[0][0], float(platt.intercept_[0]), mean, scale
+    z = (x - mean) / scale
+    columns = list(question_columns)
+    platt = LogisticRegression(class_weight="balanced").fit(np.column_stack([z @ direction, z[:, columns]]), y)
+    weights = direction * platt.coef_[0][0]
+    weights[columns] += platt.coef_[0][1:]
+    return weights, float(platt.intercept_[0]), mean, scale
 
 
 def main() -> None:
@@ -110,7 +117,7 @@ def main() -> None:
             if item.answerable and len(feats):
                 groups.append((feats, np.array([bool(covered_gold(e.text, item.gold)) for e in scored])))
             best_rows.append((feats, item.answerable, [e.cue_ok for e in scored], bool(analysed.qualifiers)))
-    weights, bias, mean, scale = fit_ranker(groups, args.C)
+    weights, bias, mean, scale = fit_ranker(groups, args.C, [FEATURES.index(f) for f in QUESTION_FEATURES])
     model = RelevanceModel(
         weights=tuple(float(w) for w in weights), bias=bias,
         mean=tuple(float(m) for m in mean), scale=tuple(float(s) for s in scale), threshold=0.0,

@@ -133,8 +133,12 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # 《》 by the sources; asked of a person or a place, a name is the person's or the place's (below).
     ("name", _ASKS_A_NAME, r"[“「『《][^”」』》]{2,}[”」』》]"),
     ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
-    # "What is the population / salary …" asks for a figure without a question word of quantity.
-    ("money", re.compile(rf"(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"), _counted("元")),
+    # An amount of money asked as such (经费是多少, 预算有多少, 工资能拿多少) or, in English, "what is the
+    # salary / budget …" without a question word of quantity: a sum in 元, not any figure (参与率70%).
+    ("money", re.compile(
+        r"(?:经费|预算|资金|费用|花费|开支|补贴|补助|工资|薪酬|薪资|收入|价格|成本)[^，,。？?]{0,6}多少(?:钱|元|万元?)?(?![\u4e00-\u9fff])"
+        rf"|(?i:{_WHAT_IS_THE}(?:salary|salaries|wages?|income|budget|cost|price)\b)"
+    ), _counted("元")),
     ("population", re.compile(rf"(?i:{_WHAT_IS_THE}population\b)"), _counted("人|口")),
     # 哪四议, 哪三个“不” ask for that many things by name: a list of them (``_listing``), not the name of
     # the whole (“四议两公开”) again. 哪八个字 counts characters, not things.
@@ -643,6 +647,7 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
+    foreign: bool = False  # the question is in English (``relevance.QUESTION_FEATURES``)
     cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
     cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
@@ -658,6 +663,7 @@ class Evidence:
             "cue": float(self.cue_ok),
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
+            "foreign": float(self.foreign),
         }
 
 
@@ -708,6 +714,7 @@ def candidate_sentences(
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
+                foreign=bool(question.spellings),
             )
     return list(found.values())
 

@@ -29,7 +29,11 @@ import numpy as np
 from jiceng.ingest.cache import MemoryLru
 
 # The features, in the order of the fitted weights (see ``jiceng.qa.answer.Evidence.features``).
-FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind")
+FEATURES = ("cosine", "cosine_gap", "coverage", "context", "rank", "cue", "focus", "kind", "foreign")
+# Features of the question, the same for all its candidates: they order nothing, but shift how likely its
+# best candidate is to be right (an English question's candidates match only through the dictionary, so
+# they score lower at equal odds of being right).
+QUESTION_FEATURES = ("foreign",)
 
 
 @dataclass(frozen=True)

@@ -174,7 +174,7 @@ def test_question_types_are_read_from_the_question(corpus, ask, answer_with):
     assert analyse_question("金色中环联盟哪一年成立？", stats).cue == "year"
     assert analyse_question("占总人口的百分之多少？", stats).cue == "percent"
     budget = analyse_question("朝阳区邻里节的经费预算是多少？", stats)
-    assert (budget.cue, budget.focus) == ("number", "预算")
+    assert (budget.cue, budget.focus) == ("money", "预算")  # a sum in 元, not any figure
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).focus == "汽车"
     assert analyse_question("邻里节有哪些做法？", stats).cue is None
 
@@ -523,3 +523,13 @@ def test_a_salary_asked_in_english_needs_an_amount_of_money(answer_with):
     stats = TermStats.from_texts(c.text for c in chunks)
     answer = answer_with("What is the monthly salary of a community worker?", passages, {policy.doc_id: policy}, stats)
     assert answer.abstained and answer.citations == []
+
+
+def test_a_sum_of_money_asked_in_chinese_needs_an_amount_in_yuan():
+    stats = TermStats(n_chunks=1, df={})
+    for question in ("社区工作室的经费是多少？", "网格员一个月工资能拿多少？", "这个项目的预算有多少万？"):
+        question_type = analyse_question(question, stats)
+        assert question_type.cue == "money", question
+        assert not cue_satisfied(question_type, "参与率从不足30%提升至70%以上。")
+        assert cue_satisfied(question_type, "每年安排经费20万元。")
+    assert analyse_question("议事厅投入使用后解决了多少问题？", stats).cue == "number"  # 多少问题 counts problems

@@ -33,7 +33,7 @@ _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 # A line label: 对策: …, 表现: …, 案例说明: …
 LINE_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
 _CLAUSE_MARK = re.compile(r"[,，;；]")
-PLAIN_HEADING_CHARS = 40
+_PLAIN_HEADING_CHARS = 40
 # A numbered label: 路径一:, 挑战二:
 ORDINAL_LABEL = re.compile(r"[\u4e00-\u9fff]{1,4}[一二三四五六七八九十]+[:：]")
 # Colloquial and northern question words -> the standard ones the answerer reads the asked type from
@@ -159,7 +159,7 @@ def list_lead_in(text: str, start: int, max_lines: int = 40) -> tuple[int, int] 
 def plain_heading_end(text: str, line_start: int) -> int | None:
     """Where the line at ``line_start`` ends when it is a heading of a text without markup, else None.
 
-    Such a heading is one short labelled line (at most ``PLAIN_HEADING_CHARS``; 案例说明:…, 具体做法:) that
+    Such a heading is one short labelled line (at most ``_PLAIN_HEADING_CHARS``; 案例说明:…, 具体做法:) that
     says no clause of its own (no comma or semicolon), followed by a list item (案例说明:广东省深圳市“社区书记工作室”。
     above - 背景:…, 具体做法: above - 交叉任职:…) or, when its label is numbered (路径四:…, 挑战二:…), by
     a labelled line. An unnumbered labelled line above another (创新实践:加强…建设。 above 具体做法:) is
@@ -168,7 +168,7 @@ def plain_heading_end(text: str, line_start: int) -> int | None:
     if end < 0:
         return None
     line = text[line_start:end].strip()
-    if not LINE_LABEL.match(line) or len(line) > PLAIN_HEADING_CHARS or _CLAUSE_MARK.search(line):
+    if not LINE_LABEL.match(line) or len(line) > _PLAIN_HEADING_CHARS or _CLAUSE_MARK.search(line):
         return None
     following = text[end:].lstrip()
     heads = _LIST_MARKER.match(following) or (ORDINAL_LABEL.match(line) and LINE_LABEL.match(following))
