@@ -33,6 +33,7 @@ _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 # A line label: 对策: …, 表现: …, 案例说明: …
 LINE_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
 _CLAUSE_MARK = re.compile(r"[,，;；]")
+_BLANKS = re.compile(r"\s*")
 _PLAIN_HEADING_CHARS = 40
 # A numbered label: 路径一:, 挑战二:
 ORDINAL_LABEL = re.compile(r"[\u4e00-\u9fff]{1,4}[一二三四五六七八九十]+[:：]")
@@ -170,9 +171,10 @@ def plain_heading_end(text: str, line_start: int) -> int | None:
     line = text[line_start:end].strip()
     if not LINE_LABEL.match(line) or len(line) > _PLAIN_HEADING_CHARS or _CLAUSE_MARK.search(line):
         return None
-    following = text[end:].lstrip()
-    heads = _LIST_MARKER.match(following) or (ORDINAL_LABEL.match(line) and LINE_LABEL.match(following))
-    return end if heads else None
+    following = _BLANKS.match(text, end).end()  # the next line with text, read in place (no copy of the rest)
+    if _LIST_MARKER.match(text, following):
+        return end
+    return end if ORDINAL_LABEL.match(line) and LINE_LABEL.match(text, following) else None
 
 
 def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
