@@ -10,7 +10,7 @@ of the answerable questions, the one that best separates them (near-misses refus
 refused, Youden's J). Thresholds within ``--tolerance`` of the best J (a dev item or two) count as equal,
 and the lowest of them is taken: a refusal costs the asker the answer. Prints the threshold curve; ``--write`` stores the model in
 qa/relevance.json.
-By default it reads the blind sets (fresh9's dev split; all of fresh to fresh8, whose test splits are used up), the whole
+By default it reads the blind sets (fresh10's and fresh9's dev splits; all of fresh to fresh8, whose test splits are used up), the whole
 regression set and the questions on whole cases; the test split of a set still held out
 (``jiceng.evals.goldset.HELD_OUT``) is never read.
 
@@ -37,7 +37,7 @@ from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.qa.relevance import FEATURES, QUESTION_FEATURES, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview")]
 # Scores only the cosine: the features come out of score_relevance unchanged by the weights.
 _COSINE_ONLY = RelevanceModel(weights=(0.0,) * len(FEATURES), bias=0.0, mean=(0.0,) * len(FEATURES),
                               scale=(1.0,) * len(FEATURES), threshold=0.0)
