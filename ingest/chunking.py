@@ -265,19 +265,22 @@ def index_text(doc: Document, chunk: Chunk) -> str:
     return to_simplified(f"{context}\n{chunk.text}" if context else chunk.text)
 
 
-def sentence_text(doc: Document, start: int, end: int, section: str) -> str:
-    """What a sentence is embedded as: the document's title and innermost section, then the sentence.
-    A sentence rarely names its case (参与率从不足30%提升至70%以上 does not say 朝阳区); its title does."""
+def sentence_texts(doc: Document, start: int, end: int, section: str) -> tuple[str, str]:
+    """What a sentence is embedded as: in context (the document's title and innermost section, then the
+    sentence) and alone. A sentence rarely names its case (参与率从不足30%提升至70%以上 does not say
+    朝阳区), its title does; but the sentences of one section share that context, and alone they differ."""
     leaf = section.rsplit(SECTION_SEPARATOR, 1)[-1].strip()
     context = f"{doc.title}｜{leaf}" if leaf else doc.title
-    return to_simplified(f"{context}：{doc.text[start:end]}")
+    sentence = doc.text[start:end]
+    return to_simplified(f"{context}：{sentence}"), to_simplified(sentence)
 
 
 def chunk_sentence_texts(doc: Document, chunks: Iterable[Chunk]) -> list[str]:
-    """Every sentence of ``doc``'s chunks as ``sentence_text`` embeds it when a question retrieves the
+    """Every sentence of ``doc``'s chunks as ``sentence_texts`` embeds it when a question retrieves the
     chunk: what the ingest embeds ahead, so requests find the vectors in the cache."""
     return list(dict.fromkeys(
-        sentence_text(doc, start, end, chunk.section)
+        text
         for chunk in chunks
         for start, end in passage_sentences(doc.text, chunk.start, chunk.end)
+        for text in sentence_texts(doc, start, end, chunk.section)
     ))

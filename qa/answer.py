@@ -24,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_text
+from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_texts
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
 from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
@@ -243,9 +243,10 @@ _PLACE_PREPOSITIONS = frozenset(["在", "于", "从", "到", "自", "来自"])
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
 
 # A further sentence (or a further step of a how-to) joins the answer when its probability is at least this
-# share of the best one's. Chosen on dev with the pairwise-fitted model so that answers keep the length and
-# citation precision they had (92 characters, 0.79 on the bundled corpus): 0.85 let 15% more text in.
-RUNNER_UP = 0.925
+# share of the best one's. The trees' probabilities fall off steeply below the best, so the share is low: on dev
+# (bundled corpus) 0.8 gave 73-character answers holding 0.888 of the key facts, 0.45 gives 80 characters and
+# 0.914 with citation precision 0.876, 0.3 gives 86 and 0.923 but moves some how-to first citations.
+RUNNER_UP = 0.45
 # A quote ending on one of these stops mid-clause (the source line breaks off there): it is completed.
 MID_CLAUSE = ",，;；:：、"
 # The kind feature (``_kind_fit``): a labelled line of the asked kind counts most, its section and what the
@@ -647,23 +648,30 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
-    foreign: bool = False  # the question is in English (``relevance.QUESTION_FEATURES``)
-    cosine: float = 0.0  # the model's question-sentence similarity (relevance stage)
-    cosine_gap: float = 0.0  # how far below the best candidate's cosine: similarities shift per question
+    foreign: bool = False  # the question is in English: its candidates match only through the dictionary
+    cosine: float = 0.0  # the model's question-sentence similarity, the sentence in its context
+    bare_cosine: float = 0.0  # the same for the sentence alone
+    # How far each score is below the question's best candidate's: scores shift from question to question.
+    gaps: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cosine, bare cosine, coverage, context
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
 
     @property
     def features(self) -> dict[str, float]:
         return {
             "cosine": self.cosine,
-            "cosine_gap": self.cosine_gap,
+            "cosine_gap": self.gaps[0],
+            "bare_cosine": self.bare_cosine,
+            "bare_gap": self.gaps[1],
             "coverage": self.sentence_coverage,
+            "coverage_gap": self.gaps[2],
             "context": self.context_coverage,
+            "context_gap": self.gaps[3],
             "rank": 1.0 / self.passage_rank,
             "cue": float(self.cue_ok),
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
             "foreign": float(self.foreign),
+            "length": math.log(max(len(self.text), 1)),
         }
 
 
@@ -788,14 +796,18 @@ def score_relevance(
     documents: Mapping[str, Document],
     model: RelevanceModel,
 ) -> list[Evidence]:
-    """The relevance stage: each candidate's cosine to the question (sentence vectors made at ingest)
-    and its probability of answering under ``model``; best first."""
+    """The relevance stage: each candidate's cosines to the question (sentence vectors made at ingest, in
+    context and alone) and its probability of answering under ``model``; best first."""
     if not candidates:
         return []
-    texts = [sentence_text(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
-    similarity = cosines(question_vector, sentence_vectors(texts))
-    top = float(similarity.max())
-    scored = [replace(e, cosine=float(c), cosine_gap=float(c) - top) for e, c in zip(candidates, similarity)]
+    texts = [sentence_texts(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
+    similarity = cosines(question_vector, sentence_vectors([t for t, _ in texts] + [t for _, t in texts]))
+    in_context, alone = similarity[: len(texts)], similarity[len(texts) :]
+    scores = np.column_stack([in_context, alone, [e.sentence_coverage for e in candidates],
+                              [e.context_coverage for e in candidates]])
+    gaps = scores - scores.max(axis=0)
+    scored = [replace(e, cosine=float(c), bare_cosine=float(b), gaps=tuple(float(g) for g in gap))
+              for e, c, b, gap in zip(candidates, in_context, alone, gaps)]
     probability = model.probability(feature_rows([e.features for e in scored]))
     scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))

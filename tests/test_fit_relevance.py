@@ -1,49 +1,57 @@
-"""The relevance model's fit (``bench.fit_relevance``): it learns to order one question's candidates."""
+"""The relevance model's fit (``bench.fit_relevance``) and how the answerer evaluates the stored trees."""
 
 from __future__ import annotations
 
 import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
 
-from bench.fit_relevance import fit_ranker
-from jiceng.qa.relevance import RelevanceModel
+from bench.fit_relevance import fit_trees
+from jiceng.qa.relevance import FEATURES, RelevanceModel, bundled_model
 
 
-def test_the_fit_puts_each_questions_right_candidate_first_when_scales_differ_between_questions():
-    """Feature 0 tells the right candidate from the wrong ones only within a question (each question
-    shifts it by its own offset); feature 1 is a weak clue shared by all. Ordering within questions
-    must follow feature 0."""
+def _question(rng: np.random.Generator, n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    """One question's candidates: feature 0 tells the right one only above 0.6 when feature 12 (the
+    question is English) is 0, and above 0.3 when it is 1; the other features are noise."""
+    labels = np.zeros(n, dtype=bool)
+    labels[rng.integers(n)] = True
+    foreign = float(rng.random() < 0.5)
+    feats = rng.random((n, len(FEATURES)))
+    feats[:, 12] = foreign
+    cut = 0.3 if foreign else 0.6
+    feats[:, 0] = np.where(labels, rng.uniform(cut, 1.0, n), rng.uniform(0.0, cut, n))
+    return feats, labels
+
+
+def test_the_trees_learn_an_interaction_a_single_weight_per_feature_cannot():
     rng = np.random.default_rng(7)
-    groups = []
-    for _ in range(200):
-        labels = np.zeros(12, dtype=bool)
-        labels[rng.integers(12)] = True
-        within = rng.normal(20.0, 10.0) + labels + rng.normal(0, 0.1, 12)
-        shared = labels + rng.normal(0, 1.0, 12)
-        groups.append((np.column_stack([within, shared]), labels))
-    weights, bias, mean, scale = fit_ranker(groups, c=1.0)
-    model = RelevanceModel(weights=tuple(weights), bias=bias, mean=tuple(mean), scale=tuple(scale), threshold=0.5)
-    firsts = [labels[int(np.argmax(model.probability(feats)))] for feats, labels in groups]
-    assert np.mean(firsts) >= 0.95  # a fit over candidates one by one gets 0.36 here
-    probabilities = np.concatenate([model.probability(feats) for feats, _ in groups])
-    assert ((0 < probabilities) & (probabilities < 1)).all()
+    model = fit_trees([_question(rng) for _ in range(300)])
+    held_out = [_question(rng) for _ in range(100)]
+    firsts = [labels[int(np.argmax(model.probability(feats)))] for feats, labels in held_out]
+    assert np.mean(firsts) >= 0.95
+    # English candidates between the two cuts are right, Chinese ones wrong.
+    middle = np.full((2, len(FEATURES)), 0.5)
+    middle[:, 0] = 0.45
+    middle[:, 12] = [0.0, 1.0]
+    chinese, english = model.probability(middle)
+    assert english > 0.5 > chinese
 
 
-def test_a_question_feature_shifts_the_probability_not_the_order():
-    """Column 1 marks a kind of question whose right candidates score lower on column 0 at the same odds
-    of being right (an English question matched through the dictionary): the fit raises their
-    probability by a weight on that column, and each question's order still follows column 0."""
-    rng = np.random.default_rng(11)
-    groups = []
-    for i in range(300):
-        foreign = i % 3 == 0
-        labels = np.zeros(10, dtype=bool)
-        labels[rng.integers(10)] = True
-        evidence = labels * 2.0 + rng.normal(0, 0.5, 10) - (1.5 if foreign else 0.0)
-        groups.append((np.column_stack([evidence, np.full(10, float(foreign))]), labels))
-    weights, bias, mean, scale = fit_ranker(groups, c=1.0, question_columns=[1])
-    assert weights[1] > 0
-    model = RelevanceModel(weights=tuple(weights), bias=bias, mean=tuple(mean), scale=tuple(scale), threshold=0.5)
-    for feats, _ in groups:
-        assert np.argmax(model.probability(feats)) == np.argmax(feats[:, 0])
-    plain = fit_ranker(groups, c=1.0)
-    assert plain[0][1] == 0  # without the column, a feature constant within questions orders nothing
+def test_the_stored_trees_give_the_probabilities_of_the_library_that_fitted_them(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(2000, len(FEATURES)))
+    y = (x[:, 0] * x[:, 1] + 0.3 * rng.normal(size=2000)) > 0.2
+    fitted = HistGradientBoostingClassifier(max_iter=40, max_depth=3, random_state=0).fit(x, y)
+    model = RelevanceModel.from_sklearn(fitted, threshold=0.4, fitted_on="test")
+    path = tmp_path / "relevance.json"
+    path.write_text(model.to_json(), encoding="utf-8")
+    loaded = RelevanceModel.from_json(path.read_text(encoding="utf-8"))
+    new = rng.normal(size=(500, len(FEATURES)))
+    np.testing.assert_allclose(loaded.probability(new), fitted.predict_proba(new)[:, 1], atol=1e-5)
+    assert (loaded.threshold, loaded.fitted_on) == (0.4, "test")
+
+
+def test_the_bundled_model_reads_the_features_the_answerer_makes():
+    model = bundled_model()
+    assert 0.0 < model.threshold < 1.0 and "bench.fit_relevance" in model.fitted_on
+    p = model.probability(np.zeros((3, len(FEATURES))))
+    assert p.shape == (3,) and ((0 < p) & (p < 1)).all()
