@@ -17,7 +17,7 @@ wins; thresholds within ``--tolerance`` of the best J (a dev item or two) count 
 them is taken: a refusal costs the asker the answer. Prints the threshold curve; ``--write`` stores the
 model in qa/relevance.json.
 
-By default it reads the blind sets (fresh10's and fresh9's dev splits; all of fresh to fresh8, whose test
+By default it reads the blind sets (fresh10's dev split; all of fresh to fresh9, whose test
 splits are used up), the whole regression set and the questions on whole cases; the test split of a set
 still held out (``jiceng.evals.goldset.HELD_OUT``) is never read.
 

@@ -44,21 +44,21 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh`` to
-# ``fresh8``: all on 2026-12-03).
-HELD_OUT = frozenset({"fresh9", "fresh10"})
+# ``fresh9``: all on 2026-12-03).
+HELD_OUT = frozenset({"fresh10"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh9`` and ``fresh10`` (written blind; dev to tune on, test held out), ``fresh``
-    to ``fresh8`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
+    """A bundled eval set: ``fresh10`` (written blind; dev to tune on, test held out), ``fresh``
+    to ``fresh9`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
     out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
 
 def default_set_path() -> Path:
     """The set ``jiceng eval`` runs by default: the held-out blind set that judges the present
-    round (its dev split unless told otherwise); ``fresh10`` waits for the next."""
-    return bundled_set_path("fresh9")
+    round (its dev split unless told otherwise)."""
+    return bundled_set_path("fresh10")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:

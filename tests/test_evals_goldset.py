@@ -48,7 +48,7 @@ FROZEN_TEST_SPLITS = {
     "fresh6": "ef0273d94356eae957d5049f2baffafaafd36dbf",  # looked at once on 2026-12-03 17:18 UTC: used up
     "fresh7": "f2834f774820da9e7d45519405cd76c6020a0fa1",  # looked at once on 2026-12-03 17:27 UTC: used up
     "fresh8": "72231a011711a7919a1015fa3a32b34808ad272c",  # looked at once on 2026-12-03 19:54 UTC: used up
-    "fresh9": "ba39cd9e35d5e021a32cb8dc43a24405fed4a6c5",
+    "fresh9": "ba39cd9e35d5e021a32cb8dc43a24405fed4a6c5",  # looked at once on 2026-12-03 23:26 UTC: used up
     "fresh10": "fea7cf547147bb61c8f95d73904e4a37987f58da",
 }
 
@@ -80,7 +80,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh9.jsonl"
+    assert default_set_path().name == "fresh10.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
