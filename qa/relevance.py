@@ -16,10 +16,9 @@ fresh5 to fresh8 and fresh9's dev split predicted by trees fitted without it, a 
 quoted for 0.846 of answerable questions on the bundled corpus where the logistic model they replace got
 0.812, and adding the same features to that model gained half a point. (On fresh9's test split, looked at
 once afterwards, the two tied: docs/evaluation.md.) The trees and the abstention threshold are fitted on
-the dev questions,
-over the bundled corpus and the raw source texts, by ``python -m bench.fit_relevance`` and stored in
-``relevance.json`` beside this file, so the numbers are data with a recorded origin, not constants
-tuned by hand.
+the dev questions, over the bundled corpus and the raw source texts, by ``python -m bench.fit_relevance``
+and stored in ``relevance.json`` beside this file, so the numbers are data with a recorded origin, not
+constants tuned by hand.
 """
 
 from __future__ import annotations
@@ -40,12 +39,17 @@ FEATURES = ("cosine", "cosine_gap", "bare_cosine", "bare_gap", "coverage", "cove
             "context_gap", "rank", "cue", "focus", "kind", "foreign", "length")
 
 
+# The arrays a tree is stored as, with their types.
+_NODE_ARRAYS = (("feature", np.int64), ("split", np.float64), ("left", np.int64), ("right", np.int64),
+                ("value", np.float64))
+
+
 @dataclass(frozen=True, eq=False)
 class RelevanceModel:
     """Boosted trees over ``FEATURES`` and the probability below which the best sentence is no answer.
 
-    Each tree is stored as node arrays (``feature``, ``threshold``, ``left``, ``right``, ``value``; a
-    leaf is a node whose children are itself), all trees padded to one length. The trees are evaluated
+    Each tree is stored as node arrays (``feature``, ``split``, ``left``, ``right``, ``value``; a leaf
+    is a node whose children are itself), all trees padded to one length. The trees are evaluated
     here, with numpy, rather than by the library that fitted them: a pickled scikit-learn model loads
     only under the version that wrote it, and loading a pickle runs code; these trees are plain data."""
 
@@ -73,9 +77,9 @@ class RelevanceModel:
 
     def to_json(self) -> str:
         trees = [
-            {"feature": f.tolist(), "split": [round(float(v), 7) for v in t], "left": l.tolist(), "right": r.tolist(),
-             "value": [round(float(v), 7) for v in v_]}
-            for f, t, l, r, v_ in zip(self.feature, self.split, self.left, self.right, self.value)
+            {name: [round(float(v), 7) if dtype is np.float64 else int(v) for v in getattr(self, name)[i]]
+             for name, dtype in _NODE_ARRAYS}
+            for i in range(len(self.feature))
         ]
         head = {"features": FEATURES, "baseline": self.baseline, "depth": self.depth,
                 "threshold": self.threshold, "fitted_on": self.fitted_on}
@@ -88,8 +92,7 @@ class RelevanceModel:
         data = json.loads(text)
         if tuple(data["features"]) != FEATURES:
             raise ValueError("relevance.json was fitted on other features; run python -m bench.fit_relevance --write")
-        arrays = {name: np.array([tree[name] for tree in data["trees"]], dtype=np.int64 if name in ("feature", "left", "right") else np.float64)
-                  for name in ("feature", "split", "left", "right", "value")}
+        arrays = {name: np.array([tree[name] for tree in data["trees"]], dtype=dtype) for name, dtype in _NODE_ARRAYS}
         return cls(**arrays, baseline=float(data["baseline"]), depth=int(data["depth"]),
                    threshold=float(data["threshold"]), fitted_on=data["fitted_on"])
 
@@ -99,13 +102,12 @@ class RelevanceModel:
         values, no categorical features), padded to one length."""
         trees = [predictors[0].nodes for predictors in model._predictors]
         width = max(len(nodes) for nodes in trees)
-        arrays = {name: np.zeros((len(trees), width), dtype=np.int64 if name in ("feature", "left", "right") else np.float64)
-                  for name in ("feature", "split", "left", "right", "value")}
+        arrays = {name: np.zeros((len(trees), width), dtype=dtype) for name, dtype in _NODE_ARRAYS}
         for i, nodes in enumerate(trees):
             leaf = nodes["is_leaf"].astype(bool)
             own = np.arange(len(nodes))
             arrays["feature"][i, : len(nodes)] = np.where(leaf, 0, nodes["feature_idx"])
-            arrays["split"][i, : len(nodes)] = np.where(leaf, np.inf, nodes["num_threshold"])
+            arrays["split"][i, : len(nodes)] = np.where(leaf, 0.0, nodes["num_threshold"])
             arrays["left"][i, : len(nodes)] = np.where(leaf, own, nodes["left"])
             arrays["right"][i, : len(nodes)] = np.where(leaf, own, nodes["right"])
             arrays["value"][i, : len(nodes)] = np.where(leaf, nodes["value"], 0.0)
