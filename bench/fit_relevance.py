@@ -41,15 +41,13 @@ from jiceng.evals.goldset import HELD_OUT, bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
 from jiceng.qa.pipeline import Pipeline, build_pipeline
-from jiceng.qa.relevance import RELEVANCE_FILE, RelevanceModel, feature_rows
+from jiceng.qa.relevance import NODE_ARRAYS, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
 
 DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
-_NO_TREES = RelevanceModel(
-    *(np.zeros((1, 1), dtype=dtype) for dtype in (np.int64, np.float64, np.int64, np.int64, np.float64)),
-    baseline=0.0, depth=0, threshold=0.0,
-)
+_NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
+                           baseline=0.0, depth=0, threshold=0.0)
 # Fixed, not searched per fit: chosen by 5-fold cross-validation by question on the dev candidates of
 # both indexes among depth 3 to 5, 100 to 300 trees and 40 or 80 candidates per leaf (first sentence
 # right: 0.846 to 0.858 on the bundled corpus; these did best).
@@ -113,8 +111,9 @@ def main() -> None:
     def groups(fold_out: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
         return [(feats, labels) for fold, feats, labels, _, _, _ in rows if len(feats) and fold != fold_out]
 
-    model = fit_trees(groups(None))
-    y = np.concatenate([labels for _, labels in groups(None)])
+    examples = groups(None)
+    model = fit_trees(examples)
+    y = np.concatenate([labels for _, labels in examples])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees")
     # Out of fold: the best candidate's probability (0 when the answerer abstains for its type) and
     # whether it is right, from trees that never saw the question.

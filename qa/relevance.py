@@ -40,7 +40,7 @@ FEATURES = ("cosine", "cosine_gap", "bare_cosine", "bare_gap", "coverage", "cove
 
 
 # The arrays a tree is stored as, with their types.
-_NODE_ARRAYS = (("feature", np.int64), ("split", np.float64), ("left", np.int64), ("right", np.int64),
+NODE_ARRAYS = (("feature", np.int64), ("split", np.float64), ("left", np.int64), ("right", np.int64),
                 ("value", np.float64))
 
 
@@ -78,7 +78,7 @@ class RelevanceModel:
     def to_json(self) -> str:
         trees = [
             {name: [round(float(v), 7) if dtype is np.float64 else int(v) for v in getattr(self, name)[i]]
-             for name, dtype in _NODE_ARRAYS}
+             for name, dtype in NODE_ARRAYS}
             for i in range(len(self.feature))
         ]
         head = {"features": FEATURES, "baseline": self.baseline, "depth": self.depth,
@@ -92,7 +92,7 @@ class RelevanceModel:
         data = json.loads(text)
         if tuple(data["features"]) != FEATURES:
             raise ValueError("relevance.json was fitted on other features; run python -m bench.fit_relevance --write")
-        arrays = {name: np.array([tree[name] for tree in data["trees"]], dtype=dtype) for name, dtype in _NODE_ARRAYS}
+        arrays = {name: np.array([tree[name] for tree in data["trees"]], dtype=dtype) for name, dtype in NODE_ARRAYS}
         return cls(**arrays, baseline=float(data["baseline"]), depth=int(data["depth"]),
                    threshold=float(data["threshold"]), fitted_on=data["fitted_on"])
 
@@ -102,7 +102,7 @@ class RelevanceModel:
         values, no categorical features), padded to one length."""
         trees = [predictors[0].nodes for predictors in model._predictors]
         width = max(len(nodes) for nodes in trees)
-        arrays = {name: np.zeros((len(trees), width), dtype=dtype) for name, dtype in _NODE_ARRAYS}
+        arrays = {name: np.zeros((len(trees), width), dtype=dtype) for name, dtype in NODE_ARRAYS}
         for i, nodes in enumerate(trees):
             leaf = nodes["is_leaf"].astype(bool)
             own = np.arange(len(nodes))
