@@ -37,9 +37,9 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from jiceng.evals.goldset import HELD_OUT, bundled_set_path, load_eval_set
+from jiceng.evals.goldset import HELD_OUT, EvalItem, bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
-from jiceng.qa.answer import analyse_question, candidate_sentences, score_relevance
+from jiceng.qa.answer import Evidence, analyse_question, candidate_sentences, score_relevance
 from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.qa.relevance import NODE_ARRAYS, RELEVANCE_FILE, RelevanceModel, feature_rows
 from jiceng.settings import Settings
@@ -68,6 +68,17 @@ def candidates_of(pipeline: Pipeline, question: str):
     return analysed, scored
 
 
+def dev_items(sets: Sequence[Path] | None = None) -> list[tuple[str, EvalItem]]:
+    """(set name, item) of every item of ``sets`` (default ``DEFAULT_SETS``) but a held-out test split's."""
+    return [(path.stem, item) for path in sets or DEFAULT_SETS for item in load_eval_set(path)
+            if not (path.stem in HELD_OUT and item.split == "test")]
+
+
+def labels_of(item: EvalItem, scored: Sequence[Evidence]) -> np.ndarray:
+    """Whether each candidate covers a gold string (the eval's matching rule); all wrong for a near-miss."""
+    return np.array([item.answerable and bool(covered_gold(e.text, item.gold)) for e in scored], dtype=bool)
+
+
 def fit_trees(groups: Sequence[tuple[np.ndarray, np.ndarray]]) -> RelevanceModel:
     """Boosted trees of P(right) over the candidates' features, from each question's (features,
     covers-a-gold labels); a question's candidates together weigh as much as another's.
@@ -93,8 +104,7 @@ def main() -> None:
     settings = Settings()
     pipelines = [build_pipeline(settings.model_copy(update={"data_dir": d}) if d else settings, relevance=_NO_TREES)
                  for d in args.data_dir or [None]]
-    items = [(path.stem, item) for path in args.set or DEFAULT_SETS for item in load_eval_set(path)
-             if not (path.stem in HELD_OUT and item.split == "test")]
+    items = dev_items(args.set)
     # Each question's fold, the same on every index: its copies are never on both sides of a split.
     questions = sorted({(name, item.id) for name, item in items})
     order = np.random.default_rng(0).permutation(len(questions))
@@ -104,7 +114,7 @@ def main() -> None:
         for name, item in items:
             analysed, scored = candidates_of(pipeline, item.question)
             feats = feature_rows([e.features for e in scored])
-            labels = np.array([item.answerable and bool(covered_gold(e.text, item.gold)) for e in scored], dtype=bool)
+            labels = labels_of(item, scored)
             rows.append((fold_of[name, item.id], feats, labels, item.answerable, [e.cue_ok for e in scored],
                          bool(analysed.qualifiers)))
 

@@ -27,10 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fit_relevance import _NO_TREES, DEFAULT_SETS, candidates_of, fit_trees
-from jiceng.evals.goldset import HELD_OUT, load_eval_set
-from jiceng.evals.metrics import covered_gold
-from jiceng.ingest.chunking import sentence_texts
+from bench.fit_relevance import _NO_TREES, candidates_of, dev_items, fit_trees, labels_of
+from jiceng.qa.answer import candidate_vectors
 from jiceng.qa.pipeline import build_pipeline
 from jiceng.qa.relevance import FEATURES, feature_rows
 from jiceng.settings import Settings
@@ -66,22 +64,15 @@ def gather(data_dir: Path | None) -> list[Question]:
     settings = Settings()
     pipeline = build_pipeline(settings.model_copy(update={"data_dir": data_dir}) if data_dir else settings,
                               relevance=_NO_TREES)
-    documents = pipeline.snapshot.documents
     questions = []
-    for path in DEFAULT_SETS:
-        for item in load_eval_set(path):
-            if path.stem in HELD_OUT and item.split == "test":
-                continue
-            _, scored = candidates_of(pipeline, item.question)
-            if not scored:
-                continue
-            texts = [sentence_texts(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in scored]
-            vectors = np.asarray(pipeline.sentence_vectors([t for t, _ in texts] + [t for _, t in texts]))
+    for name, item in dev_items():
+        _, scored = candidates_of(pipeline, item.question)
+        if scored:
+            in_context, alone = candidate_vectors(scored, pipeline.sentence_vectors, pipeline.snapshot.documents)
             questions.append(Question(
-                path.stem, item.answerable, np.asarray(pipeline.question_vector(item.question)),
-                feature_rows([e.features for e in scored]), vectors[: len(texts)], vectors[len(texts):],
-                np.array([item.answerable and bool(covered_gold(e.text, item.gold)) for e in scored]),
-                tuple(e.span.doc_id for e in scored)))
+                name, item.answerable, np.asarray(pipeline.question_vector(item.question)),
+                feature_rows([e.features for e in scored]), np.asarray(in_context), np.asarray(alone),
+                labels_of(item, scored), tuple(e.span.doc_id for e in scored)))
     return questions
 
 
@@ -158,7 +149,7 @@ def main() -> None:
             splits.append((f"fit on {doc}", unanswerable + [q for q in questions if q.answer_document == doc],
                            [q for q in questions if q.answer_document not in (doc, None)]))
     for label, train, test in splits:
-        matrix = fit_adapter([q for q in train if q.answerable], args.rank, args.steps)
+        matrix = fit_adapter(train, args.rank, args.steps)
         (cos0, trees0), (cos1, trees1) = top_right(train, test, None), top_right(train, test, matrix)
         print(f"  {label:45s} n={sum(q.answerable for q in test):4d}  cosine {cos0:.3f} -> {cos1:.3f}"
               f"  trees {trees0:.3f} -> {trees1:.3f}")

@@ -800,9 +800,7 @@ def score_relevance(
     context and alone) and its probability of answering under ``model``; best first."""
     if not candidates:
         return []
-    texts = [sentence_texts(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
-    similarity = cosines(question_vector, sentence_vectors([t for t, _ in texts] + [t for _, t in texts]))
-    in_context, alone = similarity[: len(texts)], similarity[len(texts) :]
+    in_context, alone = (cosines(question_vector, v) for v in candidate_vectors(candidates, sentence_vectors, documents))
     scores = np.column_stack([in_context, alone, [e.sentence_coverage for e in candidates],
                               [e.context_coverage for e in candidates]])
     gaps = scores - scores.max(axis=0)
@@ -811,6 +809,17 @@ def score_relevance(
     probability = model.probability(feature_rows([e.features for e in scored]))
     scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
+
+
+def candidate_vectors(
+    candidates: Sequence[Evidence],
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    documents: Mapping[str, Document],
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each candidate's vectors in its context and alone (``sentence_texts``), in one call to ``sentence_vectors``."""
+    texts = [sentence_texts(documents[e.span.doc_id], e.span.start, e.span.end, e.span.section) for e in candidates]
+    vectors = sentence_vectors([t for t, _ in texts] + [t for _, t in texts])
+    return vectors[: len(texts)], vectors[len(texts) :]
 
 
 def abstains(question: Question, ranked: Sequence[Evidence], threshold: float) -> bool:
