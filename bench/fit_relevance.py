@@ -1,6 +1,7 @@
 """Fit the relevance stage's boosted trees and its abstention threshold on dev questions.
 
-    python -m bench.fit_relevance [--set FILE ...] [--data-dir DIR ...] [--max-false-refusal 0.05] [--write]
+    python -m bench.fit_relevance [--set FILE ...] [--data-dir DIR ...] [--no-question-map]
+                                  [--max-false-refusal 0.05] [--write]
 
 For every dev question, each candidate sentence of the answerer's passage pool is labelled by whether it
 covers a gold string (the eval's matching rule; a near-miss or off-topic question's candidates are all
@@ -21,6 +22,11 @@ By default it reads the blind sets (fresh10's dev split; all of fresh to fresh9,
 splits are used up), the whole regression set and the questions on whole cases; the test split of a set
 still held out (``jiceng.evals.goldset.HELD_OUT``) is never read.
 
+The trees read the cosines of a question map (``jiceng.qa.relevance.QuestionMap``) fitted first, on the
+dev questions asked of the first ``--data-dir`` (the bundled corpus), and used only for that index's
+documents (by text); ``--no-question-map`` fits the trees on plain cosines. The out-of-fold probabilities
+come from a map fitted without the fold as well.
+
 With several ``--data-dir``, every question is asked of each index and all their candidates are examples
 together. Fitting on the bundled corpus and on the two source texts ingested as a user's own folder keeps
 the trees from leaning on what only the editors' headings give (a candidate's section is part of what
@@ -31,7 +37,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +45,25 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 
 from jiceng.evals.goldset import HELD_OUT, EvalItem, bundled_set_path, load_eval_set
 from jiceng.evals.metrics import covered_gold
-from jiceng.qa.answer import Evidence, analyse_question, candidate_sentences, score_relevance
+from jiceng.progress import progress_display, stage
+from jiceng.qa.answer import (
+    Evidence,
+    analyse_question,
+    candidate_sentences,
+    candidate_vectors,
+    score_relevance,
+)
 from jiceng.qa.pipeline import Pipeline, build_pipeline
-from jiceng.qa.relevance import NODE_ARRAYS, RELEVANCE_FILE, RelevanceModel, feature_rows
+from jiceng.qa.relevance import (
+    NODE_ARRAYS,
+    QUESTION_MAP_FILE,
+    RELEVANCE_FILE,
+    QuestionMap,
+    RelevanceModel,
+    feature_rows,
+    mapped_features,
+    text_digest,
+)
 from jiceng.settings import Settings
 
 DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview")]
@@ -54,10 +76,13 @@ _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtyp
 TREE_PARAMETERS = {"max_iter": 300, "max_depth": 4, "learning_rate": 0.05, "min_samples_leaf": 80,
                    "early_stopping": False, "random_state": 0}
 FOLDS = 5
+# The question map: its rank, full-batch Adam steps and softmax temperature, as measured by
+# bench.question_adapter (docs/evaluation.md); not searched.
+RANK, STEPS, TEMPERATURE = 32, 200, 0.02
 
 
 def candidates_of(pipeline: Pipeline, question: str):
-    """The answerer's candidates for ``question`` with their features (cosine included)."""
+    """The answerer's candidates for ``question`` with their features (plain cosines: no question map)."""
     settings = pipeline.settings
     pool = pipeline.retriever.retrieve(question, max(settings.retrieval.top_k, settings.answer.pool))
     analysed = analyse_question(question, pipeline.stats)
@@ -79,6 +104,90 @@ def labels_of(item: EvalItem, scored: Sequence[Evidence]) -> np.ndarray:
     return np.array([item.answerable and bool(covered_gold(e.text, item.gold)) for e in scored], dtype=bool)
 
 
+@dataclass
+class Asked:
+    """One dev question asked of one index: what the fits need of it and its candidates."""
+
+    set_name: str
+    item_id: str
+    answerable: bool
+    qualified: bool  # the answerer abstains for its qualifiers whatever the candidates
+    vector: np.ndarray  # (dim,) the question's
+    features: np.ndarray  # (candidates, features), plain cosines
+    in_context: np.ndarray  # (candidates, dim)
+    alone: np.ndarray  # (candidates, dim)
+    right: np.ndarray  # (candidates,) bool: covers a gold string
+    cue_ok: np.ndarray  # (candidates,) bool
+    doc_ids: tuple[str, ...]  # each candidate's document
+    digests: tuple[str, ...]  # each candidate's document text's sha256
+
+    def features_under(self, question_map: QuestionMap | None) -> np.ndarray:
+        """The features as the map's trees read them (``mapped_features``), every candidate taken as covered."""
+        if question_map is None or not len(self.features):
+            return self.features
+        return mapped_features(self.features, self.vector, self.in_context, self.alone, question_map)
+
+    def probability(self, model: RelevanceModel) -> np.ndarray:
+        """Each candidate's probability under ``model``, as the answerer computes it."""
+        covered = (np.array([d in model.question_map.documents for d in self.digests], dtype=bool)
+                   if model.question_map else None)
+        return model.score(self.features, self.vector, self.in_context, self.alone, covered)
+
+
+def ask_all(pipeline: Pipeline, items: Sequence[tuple[str, EvalItem]]) -> list[Asked]:
+    """Every item asked of ``pipeline``'s index (one without candidates too: the answerer refuses it)."""
+    documents = pipeline.snapshot.documents
+    asked = []
+    with progress_display(True) as bar:
+        advance = stage(bar, f"asking {pipeline.settings.data_dir}", len(items))
+        for name, item in items:
+            analysed, scored = candidates_of(pipeline, item.question)
+            advance(1)
+            vector = pipeline.question_vector(item.question)
+            in_context, alone = (candidate_vectors(scored, pipeline.sentence_vectors, documents) if scored
+                                 else (np.empty((0, len(vector))),) * 2)
+            asked.append(Asked(
+                name, item.id, item.answerable, bool(analysed.qualifiers), vector,
+                feature_rows([e.features for e in scored]), np.asarray(in_context), np.asarray(alone),
+                labels_of(item, scored), np.array([e.cue_ok for e in scored], dtype=bool),
+                tuple(e.span.doc_id for e in scored), tuple(text_digest(documents[e.span.doc_id].text) for e in scored)))
+    return asked
+
+
+def fit_question_map(asked: Sequence[Asked], documents: frozenset[str], rank: int = RANK, steps: int = STEPS) -> QuestionMap:
+    """A ``QuestionMap`` for ``documents`` (text digests), fitted on the answerable questions of ``asked``
+    with a right and a wrong candidate: a softmax over each question's candidates (each scored by its
+    cosine to the mapped question, its vectors in context and alone averaged, at ``TEMPERATURE``), so the
+    right ones outscore the rest; full-batch Adam from the identity map, a small penalty on U Vᵀ."""
+    import torch  # only the fit trains anything with it
+
+    usable = [q for q in asked if q.right.any() and not q.right.all()]
+    dim, width = len(usable[0].vector), max(len(q.right) for q in usable)
+    candidates = torch.zeros(len(usable), width, dim)
+    right = torch.zeros(len(usable), width, dtype=torch.bool)
+    present = torch.zeros(len(usable), width, dtype=torch.bool)
+    for i, q in enumerate(usable):
+        n = len(q.right)
+        candidates[i, :n] = torch.tensor((q.in_context + q.alone) / 2, dtype=torch.float32)
+        right[i, :n], present[i, :n] = torch.tensor(q.right), True
+    questions = torch.tensor(np.stack([q.vector for q in usable]), dtype=torch.float32)
+    torch.manual_seed(0)
+    u = torch.nn.Parameter(torch.zeros(dim, rank))
+    v = torch.nn.Parameter(torch.randn(dim, rank) * 0.01)
+    optimiser = torch.optim.Adam([u, v], lr=1e-3)
+    never = torch.tensor(-1e9)
+    for _ in range(steps):
+        mapped = questions + (questions @ v) @ u.T
+        mapped = mapped / mapped.norm(dim=1, keepdim=True)
+        scores = torch.einsum("qcd,qd->qc", candidates, mapped) / TEMPERATURE
+        loss = (torch.logsumexp(torch.where(present, scores, never), 1)
+                - torch.logsumexp(torch.where(right, scores, never), 1)).mean() + 1e-3 * ((u @ v.T) ** 2).sum()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+    return QuestionMap(u=u.detach().numpy(), v=v.detach().numpy(), documents=documents)
+
+
 def fit_trees(groups: Sequence[tuple[np.ndarray, np.ndarray]]) -> RelevanceModel:
     """Boosted trees of P(right) over the candidates' features, from each question's (features,
     covers-a-gold labels); a question's candidates together weigh as much as another's.
@@ -92,14 +201,35 @@ def fit_trees(groups: Sequence[tuple[np.ndarray, np.ndarray]]) -> RelevanceModel
     return RelevanceModel.from_sklearn(trees)
 
 
+def fit_relevance(
+    asked: Sequence[Asked], mapped: Sequence[Asked], documents: frozenset[str] | None
+) -> RelevanceModel:
+    """Trees on plain cosines over all of ``asked``; unless ``documents`` is None, also a question map for
+    ``documents`` fitted on ``mapped`` (the part of ``asked`` asked of the index of those documents) and
+    trees on its cosines over ``mapped``, which order those documents' candidates among themselves
+    (``RelevanceModel.probability``).
+
+    Two sets of trees, not one over both kinds of cosine: one set shared between them lowered the first
+    sentence on the source texts ingested as a user's folder by up to 3 points (bench.question_adapter);
+    with a set of its own, a user's documents are scored exactly as without a map."""
+    plain = fit_trees([(q.features, q.right) for q in asked if len(q.right)])
+    if documents is None:
+        return plain
+    question_map = fit_question_map(mapped, documents)
+    trees = fit_trees([(q.features_under(question_map), q.right) for q in mapped if len(q.right)])
+    return replace(plain, question_map=question_map, mapped=trees)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", type=Path, help="eval set(s); default: the blind sets (no held-out test split), regression, overview")
     parser.add_argument("--data-dir", action="append", type=Path,
-                        help="index(es) whose candidates are examples; default: the settings' data dir")
+                        help="index(es) whose candidates are examples; default: the settings' data dir. "
+                             "The question map covers the first one's documents")
+    parser.add_argument("--no-question-map", action="store_true", help="fit the trees on plain cosines, no question map")
     parser.add_argument("--max-false-refusal", type=float, default=0.05, help="share of answerable ones refused at most")
     parser.add_argument("--tolerance", type=float, default=0.005, help="J this close to the best counts as equal")
-    parser.add_argument("--write", action="store_true", help="write qa/relevance.json")
+    parser.add_argument("--write", action="store_true", help="write qa/relevance.json (and qa/question_map.npz)")
     args = parser.parse_args()
     settings = Settings()
     pipelines = [build_pipeline(settings.model_copy(update={"data_dir": d}) if d else settings, relevance=_NO_TREES)
@@ -109,33 +239,27 @@ def main() -> None:
     questions = sorted({(name, item.id) for name, item in items})
     order = np.random.default_rng(0).permutation(len(questions))
     fold_of = {questions[j]: i % FOLDS for i, j in enumerate(order)}
-    rows = []  # (fold, features of every candidate, labels, answerable, cue ok, qualified)
-    for pipeline in pipelines:
-        for name, item in items:
-            analysed, scored = candidates_of(pipeline, item.question)
-            feats = feature_rows([e.features for e in scored])
-            labels = labels_of(item, scored)
-            rows.append((fold_of[name, item.id], feats, labels, item.answerable, [e.cue_ok for e in scored],
-                         bool(analysed.qualifiers)))
-
-    def groups(fold_out: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        return [(feats, labels) for fold, feats, labels, _, _, _ in rows if len(feats) and fold != fold_out]
-
-    examples = groups(None)
-    model = fit_trees(examples)
-    y = np.concatenate([labels for _, labels in examples])
-    print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees")
+    per_index = [ask_all(pipeline, items) for pipeline in pipelines]
+    asked = [q for index in per_index for q in index]
+    documents = None if args.no_question_map else frozenset(
+        text_digest(doc.text) for doc in pipelines[0].snapshot.documents.values())
+    model = fit_relevance(asked, per_index[0], documents)
+    y = np.concatenate([q.right for q in asked])
+    print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "
+          f"question map: {f'rank {RANK}, {len(documents)} documents' if documents else 'none'}")
     # Out of fold: the best candidate's probability (0 when the answerer abstains for its type) and
-    # whether it is right, from trees that never saw the question.
-    best: list[tuple[float, bool]] = [(0.0, False)] * len(rows)
+    # whether it is right, from a map and trees that never saw the question.
+    fold = [fold_of[q.set_name, q.item_id] for q in asked]
+    best: list[tuple[float, bool]] = [(0.0, False)] * len(asked)
     for k in range(FOLDS):
-        held = fit_trees(groups(k))
-        for i, (fold, feats, labels, _, cue_ok, qualified) in enumerate(rows):
-            if fold == k and len(feats):
-                p = held.probability(feats)
+        held = fit_relevance([q for q, f in zip(asked, fold) if f != k],
+                             [q for q in per_index[0] if fold_of[q.set_name, q.item_id] != k], documents)
+        for i, q in enumerate(asked):
+            if fold[i] == k and len(q.right):
+                p = q.probability(held)
                 top = int(np.argmax(p))
-                best[i] = (float(p[top]) if cue_ok[top] and not qualified else 0.0, bool(labels[top]))
-    answerable = np.array([row[3] for row in rows])
+                best[i] = (float(p[top]) if q.cue_ok[top] and not q.qualified else 0.0, bool(q.right[top]))
+    answerable = np.array([q.answerable for q in asked])
     probability = np.array([p for p, _ in best])
     right = np.array([r for _, r in best])
     print("out of fold: threshold  answerable refused  near-miss refused  first sentence right")
@@ -152,13 +276,17 @@ def main() -> None:
     sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
     model = replace(model, threshold=float(threshold),
-                    fitted_on=f"python -m bench.fit_relevance{data_dirs} --max-false-refusal {args.max_false_refusal} "
+                    fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --max-false-refusal {args.max_false_refusal} "
                               f"--tolerance {args.tolerance}; items not of split test in {sets}")
     print(f"chosen threshold {threshold} (the lowest whose near-miss minus answerable refusal is within "
           f"{args.tolerance} of the best, with the latter <= {args.max_false_refusal})")
     if args.write:
         RELEVANCE_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
-        print("wrote qa/relevance.json")
+        if model.question_map:
+            QUESTION_MAP_FILE.write_bytes(model.question_map.to_npz())
+        else:
+            QUESTION_MAP_FILE.unlink(missing_ok=True)
+        print(f"wrote {RELEVANCE_FILE.name}{' and ' + QUESTION_MAP_FILE.name if model.question_map else ''}")
 
 
 if __name__ == "__main__":

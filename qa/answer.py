@@ -27,7 +27,7 @@ import numpy as np
 from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_texts
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.qa.relevance import RelevanceModel, cosines, feature_rows
+from jiceng.qa.relevance import RelevanceModel, feature_rows, relevance_scores, text_digest
 from jiceng.text import (
     LINE_LABEL,
     cilin_synonyms,
@@ -797,16 +797,18 @@ def score_relevance(
     model: RelevanceModel,
 ) -> list[Evidence]:
     """The relevance stage: each candidate's cosines to the question (sentence vectors made at ingest, in
-    context and alone) and its probability of answering under ``model``; best first."""
+    context and alone) and its probability of answering under ``model``, best first; the candidates of
+    documents ``model.question_map`` covers are ordered among themselves by the map (``RelevanceModel.probability``)."""
     if not candidates:
         return []
-    in_context, alone = (cosines(question_vector, v) for v in candidate_vectors(candidates, sentence_vectors, documents))
-    scores = np.column_stack([in_context, alone, [e.sentence_coverage for e in candidates],
-                              [e.context_coverage for e in candidates]])
-    gaps = scores - scores.max(axis=0)
-    scored = [replace(e, cosine=float(c), bare_cosine=float(b), gaps=tuple(float(g) for g in gap))
-              for e, c, b, gap in zip(candidates, in_context, alone, gaps)]
-    probability = model.probability(feature_rows([e.features for e in scored]))
+    in_context, alone = candidate_vectors(candidates, sentence_vectors, documents)
+    scores, gaps = relevance_scores(question_vector, in_context, alone, [e.sentence_coverage for e in candidates],
+                                    [e.context_coverage for e in candidates])
+    scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap))
+              for e, score, gap in zip(candidates, scores, gaps)]
+    covered = (np.array([text_digest(documents[e.span.doc_id].text) in model.question_map.documents for e in candidates])
+               if model.question_map else None)
+    probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
     scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 

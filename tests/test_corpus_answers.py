@@ -56,3 +56,33 @@ def test_questions_on_a_whole_case_are_answered_from_its_section(corpus_settings
     assert summary["n_answerable"] == len(items) == 11
     assert summary["abstention"]["false_refusal"] == 0.0
     assert summary["answers"]["first_citation_hit"] >= 0.9, result["failures"]
+
+
+@pytest.fixture(scope="module")
+def mixed_service(tmp_path_factory) -> QAService:
+    """The bundled corpus with a user's own file beside it, in one index: the question map covers the
+    bundled documents only, so the user's sentences compete on plain cosines with mapped ones."""
+    from jiceng.ingest.pipeline import ingest_paths
+    from jiceng.settings import Settings
+
+    from .conftest import CORPUS_DIR
+
+    own = tmp_path_factory.mktemp("own")
+    (own / "红色物业.md").write_text(
+        "# 某街道“红色物业”试点\n\n## 做法\n\n街道把物业公司纳入社区党组织的联席会议，每月听取居民对物业的评议。\n\n"
+        "## 成效\n\n试点一年后，小区居民对物业服务的满意度从六成提升到九成。\n", encoding="utf-8")
+    settings = Settings(data_dir=tmp_path_factory.mktemp("mixed-index") / "data", corpus_dir=CORPUS_DIR)
+    ingest_paths([CORPUS_DIR, own], settings, progress=False)
+    return QAService(settings)
+
+
+def test_a_users_own_file_beside_the_bundled_corpus_answers_a_question_on_it(mixed_service):
+    answer = mixed_service.ask("红色物业试点以后居民对物业满意度提高到多少？")
+    assert not answer.abstained
+    assert "满意度从六成提升到九成" in answer.citations[0].quote
+
+
+def test_the_bundled_corpus_still_answers_beside_a_users_own_file(mixed_service):
+    answer = mixed_service.ask("功德银行是怎么运作的？")
+    assert not answer.abstained
+    assert "以户为单位建立账户" in answer.citations[0].quote
