@@ -49,7 +49,7 @@ FROZEN_TEST_SPLITS = {
     "fresh7": "f2834f774820da9e7d45519405cd76c6020a0fa1",  # looked at once on 2026-12-03 17:27 UTC: used up
     "fresh8": "72231a011711a7919a1015fa3a32b34808ad272c",  # looked at once on 2026-12-03 19:54 UTC: used up
     "fresh9": "ba39cd9e35d5e021a32cb8dc43a24405fed4a6c5",  # looked at once on 2026-12-03 23:26 UTC: used up
-    "fresh10": "fea7cf547147bb61c8f95d73904e4a37987f58da",
+    "fresh10": "fea7cf547147bb61c8f95d73904e4a37987f58da",  # looked at once on 2026-12-04 11:20 UTC: used up
     "fresh11": "8ae0034122b56f8f2c3bd7e90feb71e8c0efa100",
 }
 
@@ -81,7 +81,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh10.jsonl"
+    assert default_set_path().name == "fresh11.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
