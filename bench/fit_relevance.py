@@ -24,10 +24,11 @@ set and the questions on whole cases; the test split of a set still held out
 fresh10's test split was still held out (its dev split only), before that split judged it. fresh11, held
 out for the next round, is not among the defaults yet: that round adds it (its dev split) and refits.
 
-The trees read the cosines of a question map (``jiceng.qa.relevance.QuestionMap``) fitted first, on the
-dev questions asked of the first ``--data-dir`` (the bundled corpus), and used only for that index's
-documents (by text); ``--no-question-map`` fits the trees on plain cosines. The out-of-fold probabilities
-come from a map fitted without the fold as well.
+A question map (``jiceng.qa.relevance.QuestionMap``) is fitted too, on the dev questions asked of the
+first ``--data-dir`` (the bundled corpus), with a second set of trees over its cosines: together they
+order that index's documents' candidates among themselves (matched by text, so a user's own documents are
+scored by the first set alone). ``--no-question-map`` fits the first set only. The out-of-fold
+probabilities come from a map and trees fitted without the fold.
 
 With several ``--data-dir``, every question is asked of each index and all their candidates are examples
 together. Fitting on the bundled corpus and on the two source texts ingested as a user's own folder keeps

@@ -146,8 +146,8 @@ class RelevanceModel:
         if tuple(data["features"]) != FEATURES:
             raise ValueError("relevance.json was fitted on other features; run python -m bench.fit_relevance --write")
         if data.get("question_map") != (question_map.digest() if question_map else None):
-            raise ValueError("relevance.json was fitted with another question map than the one given; "
-                             "run python -m bench.fit_relevance --write")
+            raise ValueError("relevance.json and question_map.npz do not belong together (its trees were fitted "
+                             "with another map, or without one); run python -m bench.fit_relevance --write")
 
         def arrays(trees: list[dict]) -> dict[str, np.ndarray]:
             return {name: np.array([tree[name] for tree in trees], dtype=dtype) for name, dtype in NODE_ARRAYS}

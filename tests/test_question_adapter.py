@@ -85,7 +85,7 @@ def test_the_map_is_stored_as_plain_arrays_and_its_trees_with_the_rest():
                                model.probability(rows, covered, rows[covered]), atol=1e-6)
     other = QuestionMap(u=question_map.u + 1, v=question_map.v, documents=question_map.documents)
     for wrong in (other, None):
-        with pytest.raises(ValueError, match="question map"):
+        with pytest.raises(ValueError, match="do not belong together"):
             RelevanceModel.from_json(model.to_json(), wrong)
 
 
