@@ -132,7 +132,7 @@ class Asked:
 
     def covered_by(self, question_map: QuestionMap | None) -> np.ndarray | None:
         """Which candidates are of documents ``question_map`` covers (None without a map)."""
-        return np.array([d in question_map.documents for d in self.digests], dtype=bool) if question_map else None
+        return question_map.covers(self.digests) if question_map else None
 
     def probability(self, model: RelevanceModel) -> np.ndarray:
         """Each candidate's probability under ``model``, as the answerer computes it."""
@@ -157,6 +157,11 @@ def ask_all(pipeline: Pipeline, items: Sequence[tuple[str, EvalItem]]) -> list[A
                 labels_of(item, scored), np.array([e.cue_ok for e in scored], dtype=bool),
                 tuple(e.span.doc_id for e in scored), tuple(text_digest(documents[e.span.doc_id].text) for e in scored)))
     return asked
+
+
+def document_digests(pipeline: Pipeline) -> frozenset[str]:
+    """The ``text_digest`` of every document of ``pipeline``'s index: what a map fitted on it covers."""
+    return frozenset(text_digest(doc.text) for doc in pipeline.snapshot.documents.values())
 
 
 def fit_question_map(asked: Sequence[Asked], documents: frozenset[str], rank: int = RANK, steps: int = STEPS) -> QuestionMap:
@@ -246,8 +251,7 @@ def main() -> None:
     fold_of = {questions[j]: i % FOLDS for i, j in enumerate(order)}
     per_index = [ask_all(pipeline, items) for pipeline in pipelines]
     asked = [q for index in per_index for q in index]
-    documents = None if args.no_question_map else frozenset(
-        text_digest(doc.text) for doc in pipelines[0].snapshot.documents.values())
+    documents = None if args.no_question_map else document_digests(pipelines[0])
     model = fit_relevance(asked, per_index[0], documents)
     y = np.concatenate([q.right for q in asked])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "

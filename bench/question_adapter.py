@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.fit_relevance import _NO_TREES, Asked, ask_all, dev_items, fit_relevance
+from bench.fit_relevance import _NO_TREES, Asked, ask_all, dev_items, document_digests, fit_relevance
 from jiceng.qa.pipeline import build_pipeline
 from jiceng.qa.relevance import FEATURES, RelevanceModel, text_digest
 from jiceng.settings import Settings
@@ -75,7 +75,7 @@ def main() -> None:
                  for d in data_dirs]
     items = dev_items()
     per_index = [ask_all(pipeline, items) for pipeline in pipelines]
-    documents = frozenset(text_digest(doc.text) for doc in pipelines[0].snapshot.documents.values())
+    documents = document_digests(pipelines[0])
     everything = [q for index in per_index for q in index]
     print(f"{len(items)} questions on {len(pipelines)} index(es); top candidate right (cosine, trees): "
           "without -> with the map")

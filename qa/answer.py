@@ -806,7 +806,7 @@ def score_relevance(
                                     [e.context_coverage for e in candidates])
     scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap))
               for e, score, gap in zip(candidates, scores, gaps)]
-    covered = (np.array([text_digest(documents[e.span.doc_id].text) in model.question_map.documents for e in candidates])
+    covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
     scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]

@@ -79,11 +79,11 @@ class RelevanceModel:
     mapped: RelevanceModel | None = None
 
     def probability(
-        self, features: np.ndarray, covered: np.ndarray | None = None, mapped_features: np.ndarray | None = None
+        self, features: np.ndarray, covered: np.ndarray | None = None, mapped_rows: np.ndarray | None = None
     ) -> np.ndarray:
         """P(sentence answers the question) for each row of ``features`` (columns as ``FEATURES``).
 
-        Rows where ``covered`` is true are reordered by the map's trees over ``mapped_features`` (those
+        Rows where ``covered`` is true are reordered by the map's trees over ``mapped_rows`` (those
         rows' features under the map, ``mapped_features()``): the best of them by the map's trees gets
         the highest of their probabilities, and so on. The map's trees were fitted on questions about the
         bundled corpus only: taken as they are, their probabilities put the bundled sentences ahead of a
@@ -94,7 +94,7 @@ class RelevanceModel:
         p = self._evaluate(x)
         if covered is not None and covered.any():
             rows = np.flatnonzero(covered)
-            order = np.argsort(-self.mapped._evaluate(np.asarray(mapped_features, dtype=np.float64)), kind="stable")
+            order = np.argsort(-self.mapped._evaluate(np.asarray(mapped_rows, dtype=np.float64)), kind="stable")
             p[rows[order]] = np.sort(p[rows])[::-1]
         return p
 
@@ -192,6 +192,10 @@ class QuestionMap:
     u: np.ndarray  # (dim, rank)
     v: np.ndarray  # (dim, rank)
     documents: frozenset[str]  # sha256 of the text of each document it was fitted on
+
+    def covers(self, digests: Sequence[str]) -> np.ndarray:
+        """Which of these documents (their ``text_digest``) the map was fitted on."""
+        return np.array([d in self.documents for d in digests], dtype=bool)
 
     def mapped(self, question_vector: np.ndarray) -> np.ndarray:
         """The question's mapped vector, unit length."""
