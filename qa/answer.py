@@ -255,13 +255,6 @@ MID_CLAUSE = ",，;；:：、"
 LABEL_FIT = 0.3
 SECTION_FIT = 0.15
 SENTENCE_FIT = 0.25
-# A side of a question on two things is named by a sentence holding this share of its idf mass.
-SIDE_COVERAGE = 0.6
-# … and is at least this share as probable as the best candidate (a side named in passing elsewhere is no answer).
-SIDE_FLOOR = 0.3
-# Candidates on one side at least this share of the best one's probability are close enough that which
-# is about the side (names it first) decides (``_about_side``).
-TOPIC_NEAR = 0.85
 # Characters before a sentence read as its context (the case name often opens the paragraph).
 CONTEXT_CHARS = 200
 
@@ -498,10 +491,12 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
 
 
 class Side(NamedTuple):
-    """One of the two things a question asks each of: its words as asked, and its terms."""
+    """One of the two things a question asks each of: its words as asked, its terms, and the question
+    asked of it alone (the other side and the conjunction left out)."""
 
     phrase: str
     terms: tuple[str, ...]
+    asked: str = ""
 
 
 def _sides(text: str, terms: Sequence[str]) -> tuple[Side, ...]:
@@ -510,14 +505,15 @@ def _sides(text: str, terms: Sequence[str]) -> tuple[Side, ...]:
     holds no term of its own (什么和怎么 join no things; 创新 of 方法创新和模式创新 tells neither apart)."""
     if not _EACH.search(text) or (joined := _JOINED.search(text)) is None:
         return ()
-    left, right = joined.group(1), joined.group(2)
-    left = left[start.end():] if (start := _SIDE_START.match(left)) else left
-    right = right[: end.start()] if (end := _SIDE_END.search(right)) else right
+    left_start = joined.start(1) + (start.end() if (start := _SIDE_START.match(joined.group(1))) else 0)
+    right_end = joined.start(2) + (end.start() if (end := _SIDE_END.search(joined.group(2))) else len(joined.group(2)))
+    left, right = text[left_start : joined.end(1)], text[joined.start(2) : right_end]
+    alone = (text[: joined.end(1)] + text[right_end:], text[:left_start] + text[joined.start(2) :])
     found = [[t for t in terms if t in side] for side in (left, right)]
     shared = set(found[0]) & set(found[1])
     sides = tuple(
-        Side(_QUOTES.sub("", side), tuple(t for t in side_terms if t not in shared))
-        for side, side_terms in zip((left, right), found)
+        Side(_QUOTES.sub("", side), tuple(t for t in side_terms if t not in shared), asked)
+        for side, side_terms, asked in zip((left, right), found, alone)
     )
     return sides if all(side.terms for side in sides) else ()
 
@@ -883,63 +879,53 @@ def stated_reason_first(
     return list(ranked) if follower is None else [follower, *(e for e in ranked if e is not follower)]
 
 
-def one_per_side(question: Question, ranked: Sequence[Evidence]) -> list[Evidence]:
-    """For a question on two things, the best candidate that names each and not the other, in the
-    question's order: one holding the side's words as asked if any, else most of its terms' idf mass (in
-    the sentence or its section's title). A line broken off mid-clause gives way to its whole twin. None
-    if a side has no such candidate (or the question is on no two things)."""
+def sides_alone(
+    question: Question,
+    ranked: Sequence[Evidence],
+    passages: Sequence[Passage],
+    documents: Mapping[str, Document],
+    stats: TermStats,
+    question_vector: Callable[[str], np.ndarray],
+    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
+    model: RelevanceModel,
+) -> list[Evidence]:
+    """For a question on two things: each side's best sentence when the side is asked alone
+    (``Side.asked``), scored by the relevance model as any question is, in the question's order. Taken
+    from ``ranked`` (the whole question's scores), so the answer's further sentences are weighed as
+    before. None if a side's best is below the model's threshold or is the other side's."""
     if not question.sides:
         return []
-    floor = SIDE_FLOOR * ranked[0].probability
-    named = [_folded(f"{e.text} {e.span.section.rsplit(SECTION_SEPARATOR, 1)[-1]}") for e in ranked]
+    by_span = {(e.span.doc_id, e.span.start): e for e in ranked}
     picks: list[Evidence] = []
     for side in question.sides:
-        others = [o.phrase for o in question.sides if o is not side]
-        fitting = [
-            i for i, e in enumerate(ranked)
-            if e.cue_ok and e.probability >= floor and e not in picks
-            and not any(o in named[i] for o in others) and _names_side(question, side, named[i])
-        ]
-        if not fitting:
+        alone = analyse_question(side.asked, stats)
+        scored = score_relevance(candidate_sentences(alone, passages, documents), question_vector(side.asked),
+                                 sentence_vectors, documents, model)
+        best = next((e for e in scored if e.cue_ok and by_span[e.span.doc_id, e.span.start] not in picks), None)
+        if best is None or best.probability < model.threshold:
             return []
-        verbatim = [i for i in fitting if side.phrase in named[i]]
-        picks.append(_whole_twin(ranked[_about_side(side, ranked, verbatim) if verbatim else fitting[0]], ranked))
+        picks.append(_whole_twin(by_span[best.span.doc_id, best.span.start], ranked))
     return picks
 
 
-def _about_side(side: Side, ranked: Sequence[Evidence], naming: Sequence[int]) -> int:
-    """Of the candidates naming ``side`` as asked (indices into ``ranked``, best first), those close to the
-    best of them (``TOPIC_NEAR``): the one whose sentence names it first is about it (如物业是…, 但物业…), not
-    one naming it in a list of many (社区居委会、小区物业、志愿者等); the better ranked of equals."""
-    near = [i for i in naming if ranked[i].probability >= TOPIC_NEAR * ranked[naming[0]].probability]
-
-    def position(i: int) -> tuple[bool, int]:
-        at = _folded(ranked[i].text).find(side.phrase)
-        return at < 0, at  # one named by its section's title only comes after those naming it themselves
-
-    return min(near, key=position)
-
-
-def _names_side(question: Question, side: Side, folded: str) -> bool:
-    """``folded`` text holds most of the idf mass of ``side``'s terms (``SIDE_COVERAGE``)."""
-    return _weighted(question, term_credits(question, folded, side.terms)) >= SIDE_COVERAGE
-
-
 def select_evidence(
-    question: Question, ranked: Sequence[Evidence], documents: Mapping[str, Document], max_sentences: int
+    question: Question,
+    ranked: Sequence[Evidence],
+    documents: Mapping[str, Document],
+    max_sentences: int,
+    sides: Sequence[Evidence] = (),
 ) -> list[Evidence]:
     """The sentences an answer quotes. The best one, then close runners-up that add something (no twin
-    quotes, the asked type held); a question on two things starts with one sentence for each side. A "how"
+    quotes, the asked type held); a question on two things starts with each side's (``sides_alone``). A "how"
     question takes the measures of the best sentence's section as steps: all in source order when it asks
     how a document's case as a whole was done (朝阳区邻里节是怎么做的), else the best step first (书记工作室
     的成果怎么推广: the 成果转化 step), then the others in source order."""
     if not ranked:
         return []
     best = ranked[0]
-    sides = one_per_side(question, ranked)
     steps = answers_in_steps(question, best)
     floor = RUNNER_UP * best.probability
-    chosen = sides or [best]
+    chosen = list(sides) or [best]
     for evidence in ranked[1:]:
         if len(chosen) >= max_sentences:
             break
@@ -1105,7 +1091,7 @@ def answer_extractive(
     documents: Mapping[str, Document],
     stats: TermStats,
     *,
-    question_vector: np.ndarray,
+    question_vector: Callable[[str], np.ndarray],
     sentence_vectors: Callable[[Sequence[str]], np.ndarray],
     model: RelevanceModel,
     max_sentences: int,
@@ -1114,7 +1100,7 @@ def answer_extractive(
     material: candidate sentences -> relevance -> abstention -> selection -> quotes -> ``[n]`` text."""
     analysed = analyse_question(question, stats)
     candidates = candidate_sentences(analysed, passages, documents)
-    ranked = score_relevance(candidates, question_vector, sentence_vectors, documents, model)
+    ranked = score_relevance(candidates, question_vector(question), sentence_vectors, documents, model)
     if abstains(analysed, ranked, model.threshold):
         return Answer(
             question=question,
@@ -1123,7 +1109,8 @@ def answer_extractive(
             passages=list(passages),
         )
     ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
-    chosen = select_evidence(analysed, ranked, documents, max_sentences)
+    sides = sides_alone(analysed, ranked, passages, documents, stats, question_vector, sentence_vectors, model)
+    chosen = select_evidence(analysed, ranked, documents, max_sentences, sides)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
     return Answer(question=question, answer=text, abstained=False, citations=citations, passages=list(passages))

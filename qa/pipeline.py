@@ -56,7 +56,7 @@ class Pipeline:
             pool,
             self.snapshot.documents,
             self.stats,
-            question_vector=self.question_vector(question),
+            question_vector=self.question_vector,
             sentence_vectors=self.sentence_vectors,
             model=self.relevance,
             max_sentences=self.settings.answer.max_sentences,

@@ -57,6 +57,18 @@ def test_an_unknown_word_that_names_no_thing_still_gets_an_answer(service):
     assert not answer.abstained and "民呼我为" in answer.answer
 
 
+@pytest.mark.parametrize(("question", "sides"), [
+    ("物业和社会组织在社区治理里各自有什么问题？", ("物业", "社会组织")),
+    ("陆家嘴金色中环联盟和深圳社区书记工作室各是谁牵头的？", ("街道党工委牵头", "市委组织部牵头")),
+])
+def test_a_question_on_two_things_cites_a_sentence_for_each_in_the_order_asked(service, question, sides):
+    answer = service.ask(question)
+    assert not answer.abstained
+    first, second = answer.citations[:2]
+    assert sides[0] in first.quote and sides[1] not in first.quote
+    assert sides[1] in second.quote and sides[0] not in second.quote
+
+
 def test_questions_on_a_whole_case_are_answered_from_its_section(corpus_settings):
     items = load_eval_set(REPO / "evals" / "sets" / "overview.jsonl")
     [result] = run_eval(items, ["hybrid"], corpus_settings)
