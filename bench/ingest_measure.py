@@ -7,7 +7,7 @@
 ``throughput`` runs ``jiceng ingest`` as child processes (each child's own peak RSS and CPU time from ``wait4``) on a
 copy of the folder: first ingest into an empty data dir, the same again unchanged, then with one file
 changed. ``chunking`` ingests corpus/ per setting and scores retrieval on the dev split of an eval set
-(default: the bundled gold set): a hit is a top-k chunk overlapping at least half of a gold quote's span;
+(default: the newest blind set): a hit is a top-k chunk overlapping at least half of a gold quote's span;
 the hybrid ranking is the product's own fusion (``jiceng.qa.retrieval.fuse``). ``stages`` times every stage but
 embedding on a large folder (vectors are random: embedding 10k chunks takes about an hour on a small
 CPU and is measured on its own), building a generation twice to show what the token cache saves.
@@ -171,7 +171,7 @@ def main() -> None:
     c.add_argument("--corpus", type=Path, default=Path("corpus"))
     c.add_argument("--data-dir", type=Path, default=Path(tempfile.gettempdir()) / "jiceng-chunking")
     c.add_argument("--k", type=int, default=5)
-    c.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
+    c.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the newest blind set, jiceng eval's default)")
     st = sub.add_parser("stages")
     st.add_argument("folder", type=Path)
     args = parser.parse_args()

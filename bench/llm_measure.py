@@ -102,7 +102,7 @@ def measure(set_path: Path | None, split: str, out: Path | None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: bundled gold set)")
+    parser.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the newest blind set, jiceng eval's default)")
     parser.add_argument("--split", default="test", choices=["dev", "test", "all"])
     parser.add_argument("--out", type=Path, default=None, help="write one JSON line per question here")
     args = parser.parse_args()

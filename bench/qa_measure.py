@@ -4,7 +4,7 @@ QueryFusionRetriever overhead, and /ask latency through HTTP.
     python -m bench.qa_measure fusion  [--set SET.jsonl] [--split dev|test|all]
     python -m bench.qa_measure latency --url http://127.0.0.1:8000 [--set SET.jsonl] [--rounds 3]
 
-``--set`` defaults to the bundled gold set (``jiceng.evals.goldset.default_set_path()``).
+``--set`` defaults to the newest blind set (``jiceng.evals.goldset.default_set_path()``).
 
 Both read the current index of JICENG_DATA_DIR (fusion) or ask a running server (latency).
 Fusion defaults to the dev split: it is for tuning, and the test split stays held out.
@@ -131,11 +131,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="what", required=True)
     fusion = sub.add_parser("fusion")
-    fusion.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
+    fusion.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the newest blind set, jiceng eval's default)")
     fusion.add_argument("--split", default="dev", choices=("dev", "test", "all"), help="default dev: never tune on test")
     latency = sub.add_parser("latency")
     latency.add_argument("--url", required=True)
-    latency.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
+    latency.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the newest blind set, jiceng eval's default)")
     latency.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if args.what == "fusion":

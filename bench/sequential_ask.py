@@ -3,7 +3,7 @@ between them (HTTP + uvicorn + FastAPI + the client), for A/B runs of the reques
 
     python -m bench.sequential_ask http://127.0.0.1:8765 [N] [--synthetic | --set SET.jsonl]
 
-Questions come from an eval set (default: the bundled gold set), or with ``--synthetic`` from the
+Questions come from an eval set (default: the newest blind set), or with ``--synthetic`` from the
 benchmark's generator (for a server on a ``jiceng bench`` corpus); none is repeated, so no cache helps.
 The first five warm the server.
 """
@@ -55,6 +55,6 @@ if __name__ == "__main__":
     parser.add_argument("url")
     parser.add_argument("n", type=int, nargs="?", default=55)
     parser.add_argument("--synthetic", action="store_true")
-    parser.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the bundled gold set)")
+    parser.add_argument("--set", type=Path, default=None, help="eval set JSONL (default: the newest blind set, jiceng eval's default)")
     args = parser.parse_args()
     main(args.url, args.n, synthetic=args.synthetic, set_path=args.set)
