@@ -138,7 +138,6 @@ class Asked:
     in_context: np.ndarray  # (candidates, dim)
     alone: np.ndarray  # (candidates, dim)
     right: np.ndarray  # (candidates,) bool: covers a gold string
-    cue_ok: np.ndarray  # (candidates,) bool
     doc_ids: tuple[str, ...]  # each candidate's document
     digests: tuple[str, ...]  # each candidate's document text's sha256
 
@@ -172,8 +171,8 @@ def ask_all(pipeline: Pipeline, items: Sequence[tuple[str, EvalItem]]) -> list[A
             asked.append(Asked(
                 name, item.id, item.answerable, bool(analysed.qualifiers), vector,
                 feature_rows([e.features for e in scored]), np.asarray(in_context), np.asarray(alone),
-                labels_of(item, scored), np.array([e.cue_ok for e in scored], dtype=bool),
-                tuple(e.span.doc_id for e in scored), tuple(text_digest(documents[e.span.doc_id].text) for e in scored)))
+                labels_of(item, scored), tuple(e.span.doc_id for e in scored),
+                tuple(text_digest(documents[e.span.doc_id].text) for e in scored)))
     return asked
 
 
@@ -271,7 +270,7 @@ def main() -> None:
     y = np.concatenate([q.right for q in asked])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "
           f"question map: {f'rank {RANK}, {len(documents)} documents' if documents else 'none'}")
-    # Out of fold: the best candidate's probability (0 when the answerer abstains for its type) and
+    # Out of fold: the best candidate's probability (0 when the answerer abstains for a qualifier) and
     # whether it is right, from a map and trees that never saw the question.
     fold = [fold_of[q.set_name, q.item_id] for q in asked]
     best: list[tuple[float, bool]] = [(0.0, False)] * len(asked)
@@ -282,7 +281,7 @@ def main() -> None:
             if fold[i] == k and len(q.right):
                 p = q.probability(held)
                 top = int(np.argmax(p))
-                best[i] = (float(p[top]) if q.cue_ok[top] and not q.qualified else 0.0, bool(q.right[top]))
+                best[i] = (0.0 if q.qualified else float(p[top]), bool(q.right[top]))
     answerable = np.array([q.answerable for q in asked])
     probability = np.array([p for p, _ in best])
     right = np.array([r for _, r in best])

@@ -29,8 +29,7 @@ def _asked(rng: np.random.Generator, turn: np.ndarray, digests: tuple[str, ...] 
     features[:, COSINE] = vectors @ question
     features[:, FEATURES.index("bare_cosine")] = vectors @ question
     right = np.array([True, False, False, False, False])
-    return Asked("dev", "q", True, False, question, features, vectors, vectors, right, np.ones(5, dtype=bool),
-                 ("d",) * 5, digests)
+    return Asked("dev", "q", True, False, question, features, vectors, vectors, right, ("d",) * 5, digests)
 
 
 def test_the_map_learns_to_rank_the_answer_above_the_decoy_the_plain_cosine_prefers():
