@@ -19,12 +19,13 @@ wins; thresholds within ``--tolerance`` of the best J (a dev item or two) count 
 them is taken: a refusal costs the asker the answer. Prints the threshold curve; ``--write`` stores the
 model in qa/relevance.json.
 
-By default it reads the blind sets fresh to fresh12 (fresh12's test split, held out in
-``jiceng.evals.goldset.HELD_OUT``, is never read; the model in qa/relevance.json was fitted while
-fresh11's test split was held out too, before that split judged it), the whole regression set, the
-questions on whole cases and the off-topic set (questions the corpus does not touch: public services,
-daily life, chit-chat; without them the trees had seen few unanswerable questions that share no topic
-with the corpus, and answered 38 of those 150 with some sentence).
+By default it reads the blind sets fresh to fresh12 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read; the model in qa/relevance.json was fitted on fresh11
+whole and fresh12's dev split, before fresh12's test split judged it; fresh13, held out for the next
+round, is not among the defaults yet), the whole regression set, the questions on whole cases and the
+off-topic set (questions the corpus does not touch: public services, daily life, chit-chat; without them
+the trees had seen few unanswerable questions that share no topic with the corpus, and answered 38 of
+those 150 with some sentence).
 
 A question map (``jiceng.qa.relevance.QuestionMap``) is fitted too, on the dev questions asked of the
 first ``--data-dir`` (the bundled corpus), with a second set of trees over its cosines: together they
