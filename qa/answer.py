@@ -496,7 +496,7 @@ class Side(NamedTuple):
 
     phrase: str
     terms: tuple[str, ...]
-    asked: str = ""
+    asked: str
 
 
 def _sides(text: str, terms: Sequence[str]) -> tuple[Side, ...]:
@@ -893,19 +893,23 @@ def sides_alone(
     """For a question on two things: each side's best sentence when the side is asked alone
     (``Side.asked``), scored by the relevance model as any question is, in the question's order. Taken
     from ``ranked`` (the whole question's scores), so the answer's further sentences are weighed as
-    before. None if a side's best is below the model's threshold or is the other side's."""
+    before; a line broken off mid-clause gives way to its whole twin. Empty if a side's best is below the
+    model's threshold (then the answer leads with the whole question's best)."""
     if not question.sides:
         return []
     by_span = {(e.span.doc_id, e.span.start): e for e in ranked}
     picks: list[Evidence] = []
+    taken: set[tuple[str, int]] = set()  # the other side's sentence, and its twin when that was cited instead
     for side in question.sides:
         alone = analyse_question(side.asked, stats)
         scored = score_relevance(candidate_sentences(alone, passages, documents), question_vector(side.asked),
                                  sentence_vectors, documents, model)
-        best = next((e for e in scored if e.cue_ok and by_span[e.span.doc_id, e.span.start] not in picks), None)
+        best = next((e for e in scored if e.cue_ok and (e.span.doc_id, e.span.start) not in taken), None)
         if best is None or best.probability < model.threshold:
             return []
-        picks.append(_whole_twin(by_span[best.span.doc_id, best.span.start], ranked))
+        pick = _whole_twin(by_span[best.span.doc_id, best.span.start], ranked)
+        picks.append(pick)
+        taken |= {(best.span.doc_id, best.span.start), (pick.span.doc_id, pick.span.start)}
     return picks
 
 
