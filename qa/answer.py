@@ -881,31 +881,21 @@ def stated_reason_first(
 
 
 def sides_alone(
-    question: Question,
-    ranked: Sequence[Evidence],
-    passages: Sequence[Passage],
-    documents: Mapping[str, Document],
-    stats: TermStats,
-    question_vector: Callable[[str], np.ndarray],
-    sentence_vectors: Callable[[Sequence[str]], np.ndarray],
-    model: RelevanceModel,
+    question: Question, ranked: Sequence[Evidence], rank: Callable[[str], list[Evidence]], threshold: float
 ) -> list[Evidence]:
     """For a question on two things: each side's best sentence when the side is asked alone
-    (``Side.asked``), scored by the relevance model as any question is, in the question's order. Taken
-    from ``ranked`` (the whole question's scores), so the answer's further sentences are weighed as
-    before; a line broken off mid-clause gives way to its whole twin. Empty if a side's best is below the
-    model's threshold (then the answer leads with the whole question's best)."""
+    (``Side.asked``, scored by ``rank`` as any question is), in the question's order. Taken from
+    ``ranked`` (the whole question's scores), so the answer's further sentences are weighed as before; a
+    line broken off mid-clause gives way to its whole twin. Empty if a side's best is below ``threshold``
+    (then the answer leads with the whole question's best)."""
     if not question.sides:
         return []
     by_span = {(e.span.doc_id, e.span.start): e for e in ranked}
     picks: list[Evidence] = []
     taken: set[tuple[str, int]] = set()  # the other side's sentence, and its twin when that was cited instead
     for side in question.sides:
-        alone = analyse_question(side.asked, stats)
-        scored = score_relevance(candidate_sentences(alone, passages, documents), question_vector(side.asked),
-                                 sentence_vectors, documents, model)
-        best = next((e for e in scored if e.cue_ok and (e.span.doc_id, e.span.start) not in taken), None)
-        if best is None or best.probability < model.threshold:
+        best = next((e for e in rank(side.asked) if e.cue_ok and (e.span.doc_id, e.span.start) not in taken), None)
+        if best is None or best.probability < threshold:
             return []
         pick = _whole_twin(by_span[best.span.doc_id, best.span.start], ranked)
         picks.append(pick)
@@ -1103,9 +1093,14 @@ def answer_extractive(
 ) -> Answer:
     """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related
     material: candidate sentences -> relevance -> abstention -> selection -> quotes -> ``[n]`` text."""
+
+    def rank(text: str) -> list[Evidence]:
+        """The passages' sentences scored for ``text`` (the question, or one side of it), best first."""
+        return score_relevance(candidate_sentences(analyse_question(text, stats), passages, documents),
+                               question_vector(text), sentence_vectors, documents, model)
+
     analysed = analyse_question(question, stats)
-    candidates = candidate_sentences(analysed, passages, documents)
-    ranked = score_relevance(candidates, question_vector(question), sentence_vectors, documents, model)
+    ranked = rank(question)
     if abstains(analysed, ranked, model.threshold):
         return Answer(
             question=question,
@@ -1114,7 +1109,7 @@ def answer_extractive(
             passages=list(passages),
         )
     ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
-    sides = sides_alone(analysed, ranked, passages, documents, stats, question_vector, sentence_vectors, model)
+    sides = sides_alone(analysed, ranked, rank, model.threshold)
     chosen = select_evidence(analysed, ranked, documents, max_sentences, sides)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)
