@@ -1094,13 +1094,14 @@ def answer_extractive(
     """Compose a cited extractive answer from ranked passages, or abstain with a pointer to related
     material: candidate sentences -> relevance -> abstention -> selection -> quotes -> ``[n]`` text."""
 
-    def rank(text: str) -> list[Evidence]:
+    def rank(text: str, analysed: Question | None = None) -> list[Evidence]:
         """The passages' sentences scored for ``text`` (the question, or one side of it), best first."""
-        return score_relevance(candidate_sentences(analyse_question(text, stats), passages, documents),
-                               question_vector(text), sentence_vectors, documents, model)
+        analysed = analysed or analyse_question(text, stats)
+        return score_relevance(candidate_sentences(analysed, passages, documents), question_vector(text),
+                               sentence_vectors, documents, model)
 
     analysed = analyse_question(question, stats)
-    ranked = rank(question)
+    ranked = rank(question, analysed)
     if abstains(analysed, ranked, model.threshold):
         return Answer(
             question=question,
