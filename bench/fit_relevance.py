@@ -16,16 +16,17 @@ and each fold's probabilities come from trees fitted on the other four, since tr
 are sure of it. Among thresholds that refuse at most ``--max-false-refusal`` of the answerable
 questions, the one that best separates them (near-misses refused minus answerable refused, Youden's J)
 wins; thresholds within ``--tolerance`` of the best J (a dev item or two) count as equal, and the lowest of
-them is taken: a refusal costs the asker the answer. Prints the threshold curve; ``--write`` stores the
-model in qa/relevance.json.
+them is taken: a refusal costs the asker the answer. The out-of-fold refusals are the answerer's: a
+question it refuses whatever the score (``jiceng.qa.answer.silent_whatever_the_score``) counts as refused.
+Prints the threshold curve and each set's out-of-fold rates at the chosen threshold; ``--write`` stores
+the model in qa/relevance.json.
 
-By default it reads the blind sets fresh to fresh12 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read; the model in qa/relevance.json was fitted on fresh11
-whole and fresh12's dev split, before fresh12's test split judged it; fresh13, held out for the next
-round, is not among the defaults yet), the whole regression set, the questions on whole cases and the
-off-topic set (questions the corpus does not touch: public services, daily life, chit-chat; without them
-the trees had seen few unanswerable questions that share no topic with the corpus, and answered 38 of
-those 150 with some sentence).
+By default it reads the blind sets fresh to fresh13 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read: the model in qa/relevance.json was fitted on fresh12
+whole and fresh13's dev split, before fresh13's test split judged it), the whole regression set, the
+questions on whole cases and the off-topic set (questions the corpus does not touch: public services,
+daily life, chit-chat; without them the trees had seen few unanswerable questions that share no topic
+with the corpus, and answered 38 of those 150 with some sentence).
 
 A question map (``jiceng.qa.relevance.QuestionMap``) is fitted too, on the dev questions asked of the
 first ``--data-dir`` (the bundled corpus), with a second set of trees over its cosines: together they
@@ -55,13 +56,16 @@ from jiceng.evals.metrics import covered_gold
 from jiceng.progress import progress_display, stage
 from jiceng.qa.answer import (
     Evidence,
+    Question,
     analyse_question,
     candidate_sentences,
     candidate_vectors,
     score_relevance,
+    silent_whatever_the_score,
 )
 from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.qa.relevance import (
+    FEATURES,
     NODE_ARRAYS,
     QUESTION_MAP_FILE,
     RELEVANCE_FILE,
@@ -73,7 +77,7 @@ from jiceng.qa.relevance import (
 )
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
 _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
                            baseline=0.0, depth=0, threshold=0.0)
@@ -133,7 +137,7 @@ class Asked:
     set_name: str
     item_id: str
     answerable: bool
-    qualified: bool  # the answerer abstains for its qualifiers whatever the candidates
+    question: Question  # as analysed: with the best candidate, whether the answerer abstains whatever its score
     vector: np.ndarray  # (dim,) the question's
     features: np.ndarray  # (candidates, features), plain cosines
     in_context: np.ndarray  # (candidates, dim)
@@ -170,7 +174,7 @@ def ask_all(pipeline: Pipeline, items: Sequence[tuple[str, EvalItem]]) -> list[A
             in_context, alone = (candidate_vectors(scored, pipeline.sentence_vectors, documents) if scored
                                  else (np.empty((0, len(vector))),) * 2)
             asked.append(Asked(
-                name, item.id, item.answerable, bool(analysed.qualifiers), vector,
+                name, item.id, item.answerable, analysed, vector,
                 feature_rows([e.features for e in scored]), np.asarray(in_context), np.asarray(alone),
                 labels_of(item, scored), tuple(e.span.doc_id for e in scored),
                 tuple(text_digest(documents[e.span.doc_id].text) for e in scored)))
@@ -271,7 +275,7 @@ def main() -> None:
     y = np.concatenate([q.right for q in asked])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "
           f"question map: {f'rank {RANK}, {len(documents)} documents' if documents else 'none'}")
-    # Out of fold: the best candidate's probability (0 when the answerer abstains for a qualifier) and
+    # Out of fold: the best candidate's probability (0 where the answerer abstains whatever its score) and
     # whether it is right, from a map and trees that never saw the question.
     fold = [fold_of[q.set_name, q.item_id] for q in asked]
     best: list[tuple[float, bool]] = [(0.0, False)] * len(asked)
@@ -282,7 +286,8 @@ def main() -> None:
             if fold[i] == k and len(q.right):
                 p = q.probability(held)
                 top = int(np.argmax(p))
-                best[i] = (0.0 if q.qualified else float(p[top]), bool(q.right[top]))
+                silent = silent_whatever_the_score(q.question, bool(q.features[top, FEATURES.index("focus")]))
+                best[i] = (0.0 if silent else float(p[top]), bool(q.right[top]))
     answerable = np.array([q.answerable for q in asked])
     probability = np.array([p for p, _ in best])
     right = np.array([r for _, r in best])
@@ -304,6 +309,14 @@ def main() -> None:
                               f"--tolerance {args.tolerance}; items not of split test in {sets}")
     print(f"chosen threshold {threshold} (the lowest whose near-miss minus answerable refusal is within "
           f"{args.tolerance} of the best, with the latter <= {args.max_false_refusal})")
+    print("out of fold at it, per set: answerable refused, unanswerable refused, first sentence right")
+    names = np.array([q.set_name for q in asked])
+    for name in dict.fromkeys(names):
+        mine, answered = names == name, probability >= threshold
+        a, u = mine & answerable, mine & ~answerable
+        print(f"  {name:12s} {np.mean(~answered[a]) if a.any() else float('nan'):.3f}  "
+              f"{np.mean(~answered[u]) if u.any() else float('nan'):.3f}  "
+              f"{np.mean(answered[a] & right[a]) if a.any() else float('nan'):.3f}")
     if args.write:
         RELEVANCE_FILE.write_text(model.to_json() + "\n", encoding="utf-8")
         if model.question_map:

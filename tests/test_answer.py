@@ -491,11 +491,8 @@ def test_a_how_question_on_a_labelled_line_leads_with_the_measure_the_label_head
     assert not answer.answer.startswith("对策")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known loss of the question map: it puts the line's first sentence first, which leans on nothing, so the "
-    "sentence after it (同时,赋予…使用权。) is no longer quoted with it. Before the map the 同时 sentence was "
-    "best and was quoted from the label's sentence on. Strict, so the test fails once this passes"))
 def test_the_whole_measure_of_a_labelled_line_is_quoted(corpus, ask, answer_with):
+    # The line's second sentence (同时,赋予…使用权。) is quoted with its first, as a runner-up.
     answer = ask("基层党组织资源保障不足怎么办？", "dangjian-chuangxin-tiaozhan-yingdui")
     assert "资源整合权和使用权" in answer.answer
 
