@@ -16,17 +16,17 @@ and each fold's probabilities come from trees fitted on the other four, since tr
 are sure of it. Among thresholds that refuse at most ``--max-false-refusal`` of the answerable
 questions, the one that best separates them (near-misses refused minus answerable refused, Youden's J)
 wins; thresholds within ``--tolerance`` of the best J (a dev item or two) count as equal, and the lowest of
-them is taken: a refusal costs the asker the answer. The out-of-fold refusals are the answerer's: a
-question it refuses whatever the score (``jiceng.qa.answer.silent_whatever_the_score``) counts as refused.
-Prints the threshold curve and each set's out-of-fold rates at the chosen threshold; ``--write`` stores
-the model in qa/relevance.json.
+them is taken: a refusal costs the asker the answer. A question with signs that the corpus is silent
+(``jiceng.qa.answer.doubts_the_corpus``) has a threshold of its own, chosen with the other the same way
+(``choose_thresholds``). Prints the threshold curve and each set's out-of-fold rates at the chosen
+thresholds; ``--write`` stores the model in qa/relevance.json.
 
 By default it reads the blind sets fresh to fresh13 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: the model in qa/relevance.json was fitted on fresh12
-whole and fresh13's dev split, before fresh13's test split judged it), the whole regression set, the
-questions on whole cases and the off-topic set (questions the corpus does not touch: public services,
-daily life, chit-chat; without them the trees had seen few unanswerable questions that share no topic
-with the corpus, and answered 38 of those 150 with some sentence).
+``jiceng.evals.goldset.HELD_OUT`` is never read; the model in qa/relevance.json was fitted while
+fresh13's test split was still left out: it is used up now, and a refit reads it), the whole regression
+set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
+services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
+topic with the corpus, and answered 38 of those 150 with some sentence).
 
 A question map (``jiceng.qa.relevance.QuestionMap``) is fitted too, on the dev questions asked of the
 first ``--data-dir`` (the bundled corpus), with a second set of trees over its cosines: together they
@@ -60,8 +60,8 @@ from jiceng.qa.answer import (
     analyse_question,
     candidate_sentences,
     candidate_vectors,
+    doubts_the_corpus,
     score_relevance,
-    silent_whatever_the_score,
 )
 from jiceng.qa.pipeline import Pipeline, build_pipeline
 from jiceng.qa.relevance import (
@@ -87,6 +87,8 @@ _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtyp
 TREE_PARAMETERS = {"max_iter": 300, "max_depth": 4, "learning_rate": 0.05, "min_samples_leaf": 80,
                    "early_stopping": False, "random_state": 0}
 FOLDS = 5
+THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.025), 3)
+NEVER = 1.01  # a doubt threshold no probability reaches: doubted questions are always refused
 # The question map: its rank, full-batch Adam steps and softmax temperature, as measured by
 # bench.question_adapter (docs/evaluation.md); not searched.
 RANK, STEPS, TEMPERATURE = 32, 200, 0.02
@@ -123,6 +125,27 @@ def folds_by_set(items: Sequence[tuple[str, EvalItem]], folds: int = FOLDS) -> d
         fold_of_set[name] = load.index(min(load))
         load[fold_of_set[name]] += size
     return {(name, item.id): fold_of_set[name] for name, item in items}
+
+
+def choose_thresholds(
+    probability: np.ndarray, answerable: np.ndarray, doubted: np.ndarray, max_false_refusal: float, tolerance: float
+) -> tuple[float, float]:
+    """The threshold and the doubt threshold (for ``doubted`` questions; above 1: always refused) from
+    each question's best probability: among pairs that refuse at most ``max_false_refusal`` of the
+    answerable questions, those within ``tolerance`` of the best near-miss minus answerable refusal
+    (Youden's J) count as equal, and the lowest threshold, then the lowest doubt threshold, is taken: a
+    refusal costs the asker the answer."""
+    scored = []
+    for t in THRESHOLDS:
+        for doubt in (*(d for d in THRESHOLDS if d >= t), NEVER):
+            refused = probability < np.where(doubted, doubt, t)
+            false_refusal = float(np.mean(refused[answerable]))
+            if false_refusal <= max_false_refusal:
+                scored.append((float(np.mean(refused[~answerable])) - false_refusal, float(t), float(doubt)))
+    if not scored:
+        return 0.0, 0.0
+    best = max(j for j, _, _ in scored)
+    return min((t, doubt) for j, t, doubt in scored if j >= best - tolerance)
 
 
 def labels_of(item: EvalItem, scored: Sequence[Evidence]) -> np.ndarray:
@@ -275,10 +298,11 @@ def main() -> None:
     y = np.concatenate([q.right for q in asked])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "
           f"question map: {f'rank {RANK}, {len(documents)} documents' if documents else 'none'}")
-    # Out of fold: the best candidate's probability (0 where the answerer abstains whatever its score) and
-    # whether it is right, from a map and trees that never saw the question.
+    # Out of fold: the best candidate's probability (0 where a qualifier makes the answerer abstain),
+    # whether it is right and whether the question needs the doubt threshold, from a map and trees that
+    # never saw the question.
     fold = [fold_of[q.set_name, q.item_id] for q in asked]
-    best: list[tuple[float, bool]] = [(0.0, False)] * len(asked)
+    best: list[tuple[float, bool, bool]] = [(0.0, False, False)] * len(asked)
     for k in range(FOLDS):
         held = fit_relevance([q for q, f in zip(asked, fold) if f != k],
                              [q for q in per_index[0] if fold_of[q.set_name, q.item_id] != k], documents)
@@ -286,33 +310,32 @@ def main() -> None:
             if fold[i] == k and len(q.right):
                 p = q.probability(held)
                 top = int(np.argmax(p))
-                silent = silent_whatever_the_score(q.question, bool(q.features[top, FEATURES.index("focus")]))
-                best[i] = (0.0 if silent else float(p[top]), bool(q.right[top]))
+                doubted = doubts_the_corpus(q.question, bool(q.features[top, FEATURES.index("focus")]))
+                best[i] = (0.0 if q.question.qualifiers else float(p[top]), bool(q.right[top]), doubted)
     answerable = np.array([q.answerable for q in asked])
-    probability = np.array([p for p, _ in best])
-    right = np.array([r for _, r in best])
-    print("out of fold: threshold  answerable refused  near-miss refused  first sentence right")
-    curve = []
-    for t in np.round(np.arange(0.05, 1.0, 0.025), 3):
-        fr = float(np.mean(probability[answerable] < t))
-        nr = float(np.mean(probability[~answerable] < t))
-        hit = float(np.mean((probability >= t) & right & answerable) / np.mean(answerable))
-        curve.append((t, fr, nr))
-        print(f"  {t:.3f}     {fr:.3f}              {nr:.3f}              {hit:.3f}")
-    allowed = [(nr - fr, t) for t, fr, nr in curve if fr <= args.max_false_refusal] or [(0.0, 0.0)]
-    best_j = max(j for j, _ in allowed)
-    threshold = min(t for j, t in allowed if j >= best_j - args.tolerance)
+    probability = np.array([p for p, _, _ in best])
+    right = np.array([r for _, r, _ in best])
+    doubted = np.array([d for _, _, d in best])
+    threshold, doubt_threshold = choose_thresholds(probability, answerable, doubted, args.max_false_refusal,
+                                                   args.tolerance)
+    print(f"out of fold, the doubt threshold at {doubt_threshold} ({int(doubted.sum())} questions doubted):")
+    print("  threshold  answerable refused  near-miss refused  first sentence right")
+    for t in THRESHOLDS:
+        answered = probability >= np.where(doubted, doubt_threshold, t)
+        print(f"  {t:.3f}     {np.mean(~answered[answerable]):.3f}              {np.mean(~answered[~answerable]):.3f}"
+              f"              {np.mean(answered & right & answerable) / np.mean(answerable):.3f}")
+    print(f"chosen thresholds {threshold} and, for doubted questions, {doubt_threshold} (the lowest pair whose "
+          f"near-miss minus answerable refusal is within {args.tolerance} of the best, with the latter <= "
+          f"{args.max_false_refusal})")
     sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
-    model = replace(model, threshold=float(threshold),
+    model = replace(model, threshold=float(threshold), doubt_threshold=float(doubt_threshold),
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --max-false-refusal {args.max_false_refusal} "
                               f"--tolerance {args.tolerance}; items not of split test in {sets}")
-    print(f"chosen threshold {threshold} (the lowest whose near-miss minus answerable refusal is within "
-          f"{args.tolerance} of the best, with the latter <= {args.max_false_refusal})")
-    print("out of fold at it, per set: answerable refused, unanswerable refused, first sentence right")
+    print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     names = np.array([q.set_name for q in asked])
     for name in dict.fromkeys(names):
-        mine, answered = names == name, probability >= threshold
+        mine, answered = names == name, probability >= np.where(doubted, doubt_threshold, threshold)
         a, u = mine & answerable, mine & ~answerable
         print(f"  {name:12s} {np.mean(~answered[a]) if a.any() else float('nan'):.3f}  "
               f"{np.mean(~answered[u]) if u.any() else float('nan'):.3f}  "

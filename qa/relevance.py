@@ -71,6 +71,9 @@ class RelevanceModel:
     baseline: float  # the log-odds before any tree
     depth: int  # the deepest leaf's depth: the steps a row takes from the root
     threshold: float
+    # The threshold for a question with signs that the corpus is silent (``answer.doubts_the_corpus``);
+    # above 1, such a question is always refused.
+    doubt_threshold: float = 1.0
     fitted_on: str = ""
     # A question map and the trees fitted on its cosines: they order the candidates of the documents the
     # map covers (the bundled corpus) among themselves. How sure the answer is, and how those candidates
@@ -129,7 +132,7 @@ class RelevanceModel:
 
     def to_json(self) -> str:
         head = {"features": FEATURES, "baseline": self.baseline, "depth": self.depth,
-                "threshold": self.threshold, "fitted_on": self.fitted_on,
+                "threshold": self.threshold, "doubt_threshold": self.doubt_threshold, "fitted_on": self.fitted_on,
                 "question_map": self.question_map.digest() if self.question_map else None}
         if self.mapped:
             head |= {"mapped_baseline": self.mapped.baseline, "mapped_depth": self.mapped.depth}
@@ -155,7 +158,8 @@ class RelevanceModel:
         mapped = cls(**arrays(data["mapped_trees"]), baseline=float(data["mapped_baseline"]),
                      depth=int(data["mapped_depth"]), threshold=float(data["threshold"])) if question_map else None
         return cls(**arrays(data["trees"]), baseline=float(data["baseline"]), depth=int(data["depth"]),
-                   threshold=float(data["threshold"]), fitted_on=data["fitted_on"], question_map=question_map,
+                   threshold=float(data["threshold"]), doubt_threshold=float(data["doubt_threshold"]),
+                   fitted_on=data["fitted_on"], question_map=question_map,
                    mapped=mapped)
 
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from bench.fit_relevance import fit_trees
+from bench.fit_relevance import choose_thresholds, fit_trees
 from jiceng.qa.relevance import FEATURES, RelevanceModel, bundled_model
 
 
@@ -55,3 +55,17 @@ def test_the_bundled_model_reads_the_features_the_answerer_makes():
     assert 0.0 < model.threshold < 1.0 and "bench.fit_relevance" in model.fitted_on
     p = model.probability(np.zeros((3, len(FEATURES))))
     assert p.shape == (3,) and ((0 < p) & (p < 1)).all()
+
+
+def test_doubted_questions_get_a_threshold_of_their_own_and_the_lowest_that_separates_is_taken():
+    # Plain questions: answerable ones at 0.9, unanswerable at 0.1. Doubted ones (the corpus may be
+    # silent): answerable at 0.95, unanswerable at 0.6, above the plain threshold.
+    probability = np.array([0.9] * 100 + [0.1] * 100 + [0.95] * 20 + [0.6] * 20)
+    answerable = np.array([True] * 100 + [False] * 100 + [True] * 20 + [False] * 20)
+    doubted = np.array([False] * 200 + [True] * 40)
+    threshold, doubt = choose_thresholds(probability, answerable, doubted, max_false_refusal=0.05, tolerance=0.0)
+    assert (threshold, doubt) == (0.125, 0.625)
+    # Where refusing every doubted question costs more answerable ones than allowed, they are answered.
+    probability[200:220] = 0.5
+    threshold, doubt = choose_thresholds(probability, answerable, doubted, max_false_refusal=0.05, tolerance=0.0)
+    assert doubt <= 0.5 and threshold == 0.125
