@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 def eval_command(
     set_path: Path = typer.Option(
         None, "--set",
-        help="评估集 JSONL（默认内置 fresh14 集）/ eval set JSONL (default: the bundled fresh14 set, written blind).",
+        help="评估集 JSONL（默认内置 fresh15 集）/ eval set JSONL (default: the bundled fresh15 set, written blind).",
     ),
     split: str = typer.Option(
         "dev", "--split", help="dev（默认，可调参）| test（留出，只在收尾时看一次）| all / dev (default) | test (held out) | all"
