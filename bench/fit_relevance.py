@@ -127,6 +127,12 @@ def folds_by_set(items: Sequence[tuple[str, EvalItem]], folds: int = FOLDS) -> d
     return {(name, item.id): fold_of_set[name] for name, item in items}
 
 
+def refused_at(probability: np.ndarray, doubted: np.ndarray, threshold: float, doubt_threshold: float) -> np.ndarray:
+    """Which questions the answerer refuses, by their best probability: below ``doubt_threshold`` where
+    ``doubted``, else below ``threshold`` (``jiceng.qa.answer.abstains``)."""
+    return probability < np.where(doubted, doubt_threshold, threshold)
+
+
 def choose_thresholds(
     probability: np.ndarray, answerable: np.ndarray, doubted: np.ndarray, max_false_refusal: float, tolerance: float
 ) -> tuple[float, float]:
@@ -138,7 +144,7 @@ def choose_thresholds(
     scored = []
     for t in THRESHOLDS:
         for doubt in (*(d for d in THRESHOLDS if d >= t), NEVER):
-            refused = probability < np.where(doubted, doubt, t)
+            refused = refused_at(probability, doubted, t, doubt)
             false_refusal = float(np.mean(refused[answerable]))
             if false_refusal <= max_false_refusal:
                 scored.append((float(np.mean(refused[~answerable])) - false_refusal, float(t), float(doubt)))
@@ -321,7 +327,7 @@ def main() -> None:
     print(f"out of fold, the doubt threshold at {doubt_threshold} ({int(doubted.sum())} questions doubted):")
     print("  threshold  answerable refused  near-miss refused  first sentence right")
     for t in THRESHOLDS:
-        answered = probability >= np.where(doubted, doubt_threshold, t)
+        answered = ~refused_at(probability, doubted, t, doubt_threshold)
         print(f"  {t:.3f}     {np.mean(~answered[answerable]):.3f}              {np.mean(~answered[~answerable]):.3f}"
               f"              {np.mean(answered & right & answerable) / np.mean(answerable):.3f}")
     print(f"chosen thresholds {threshold} and, for doubted questions, {doubt_threshold} (the lowest pair whose "
@@ -335,7 +341,7 @@ def main() -> None:
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     names = np.array([q.set_name for q in asked])
     for name in dict.fromkeys(names):
-        mine, answered = names == name, probability >= np.where(doubted, doubt_threshold, threshold)
+        mine, answered = names == name, ~refused_at(probability, doubted, threshold, doubt_threshold)
         a, u = mine & answerable, mine & ~answerable
         print(f"  {name:12s} {np.mean(~answered[a]) if a.any() else float('nan'):.3f}  "
               f"{np.mean(~answered[u]) if u.any() else float('nan'):.3f}  "
