@@ -41,12 +41,14 @@ def test_a_thing_the_sources_never_name_is_abstained_on_though_the_rest_is_there
     assert answer.abstained and answer.citations == []
 
 
-@pytest.mark.parametrize("question", ["如何申请护照？", "怎么办理身份证？", "如何办理结婚登记？", "股票怎么买？", "怎么学游泳？"])
-def test_an_everyday_question_outside_the_corpus_is_refused(service, question):
-    # How-questions on public services or daily life: before the relevance model learnt from questions
-    # outside the corpus, it quoted some 做法 line for two of these.
-    answer = service.ask(question)
-    assert answer.abstained and answer.citations == []
+def test_questions_outside_the_corpus_are_refused_as_often_as_the_target_asks(service):
+    # Public services, daily life, money, general knowledge, chit-chat: 84 questions no fit reads (five
+    # how-to questions of an earlier check and 79 written blind), refused at least as often as the
+    # near-miss target asks (0.85). Before the relevance model learnt from off-topic questions, it quoted
+    # some 做法 line for two of the first five; each new fit answers a few, P near the threshold.
+    items = load_eval_set(REPO / "evals" / "sets" / "offtopic_check.jsonl")
+    answered = [item.question for item in items if not service.ask(item.question).abstained]
+    assert len(answered) <= 0.15 * len(items), answered
 
 
 def test_an_unknown_word_that_names_no_thing_still_gets_an_answer(service):
