@@ -14,7 +14,8 @@ The threshold is chosen on the best candidate's probability out of fold: the set
 folds (``folds_by_set``: a set is one writer's questions, and a new writer is what the answerer meets),
 and each fold's probabilities come from trees fitted on the other four, since trees fitted on a question
 are sure of it. Each threshold is scored by the near-misses it refuses less three times the answerable
-questions it refuses, each share the mean of the sets' (``refusal_rates``): the issue's targets allow 0.15
+questions it refuses, each share the mean of the sets', the off-topic questions weighing as much as all
+near-misses together (``refusal_rates``): the issue's targets allow 0.15
 of the near-misses through for 0.05 of the answerable questions refused, so one false refusal costs three
 missed near-misses (``--false-refusal-target``, ``--near-miss-target``). Scores within ``--tolerance`` of
 the best (a dev item or two) count as equal, and the lowest threshold is taken: a refusal costs the asker
@@ -92,6 +93,7 @@ TREE_PARAMETERS = {"max_iter": 300, "max_depth": 4, "learning_rate": 0.05, "min_
 FOLDS = 5
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.025), 3)
 NEVER = 1.01  # a doubt threshold no probability reaches: doubted questions are always refused
+OFF_TOPIC = "off-topic"  # the tag of a question the corpus does not touch (evals/sets/offtopic.jsonl)
 # The question map: its rank, full-batch Adam steps and softmax temperature, as measured by
 # bench.question_adapter (docs/evaluation.md); not searched.
 RANK, STEPS, TEMPERATURE = 32, 200, 0.02
@@ -136,20 +138,27 @@ def refused_at(probability: np.ndarray, doubted: np.ndarray, threshold: float, d
     return probability < np.where(doubted, doubt_threshold, threshold)
 
 
-def refusal_rates(refused: np.ndarray, answerable: np.ndarray, sets: np.ndarray) -> tuple[float, float]:
-    """The share of answerable questions refused and of unanswerable ones refused, each the mean of the
+def refusal_rates(
+    refused: np.ndarray, answerable: np.ndarray, sets: np.ndarray, off_topic: np.ndarray
+) -> tuple[float, float]:
+    """The share of answerable questions refused and of unanswerable ones refused. Each is the mean of the
     sets' shares: a set is one writer's questions, and a new writer is what the answerer meets, so the
     large regression set weighs what one blind set does (pooled, its out-of-fold refusals, the fewest of
-    any set's, hid how often the newer writers' answerable questions were refused)."""
+    any set's, hid how often the newer writers' answerable questions were refused). Of the unanswerable,
+    the ``off_topic`` ones (questions the corpus does not touch: 怎么办理身份证) weigh as much as all
+    near-misses together: a mean over sets made them one set of sixteen, and the fit then chose a
+    threshold that answered a seventh of them."""
     def mean_of_sets(mask: np.ndarray) -> float:
         shares = [refused[mask & (sets == name)].mean() for name in np.unique(sets[mask])]
         return float(np.mean(shares)) if shares else 0.0
-    return mean_of_sets(answerable), mean_of_sets(~answerable)
+
+    classes = [mask for mask in (~answerable & ~off_topic, ~answerable & off_topic) if mask.any()]
+    return mean_of_sets(answerable), float(np.mean([mean_of_sets(mask) for mask in classes])) if classes else 0.0
 
 
 def choose_thresholds(
-    probability: np.ndarray, answerable: np.ndarray, doubted: np.ndarray, sets: np.ndarray, cost: float,
-    tolerance: float,
+    probability: np.ndarray, answerable: np.ndarray, doubted: np.ndarray, sets: np.ndarray, off_topic: np.ndarray,
+    cost: float, tolerance: float,
 ) -> tuple[float, float]:
     """The threshold and the doubt threshold (for ``doubted`` questions; above 1: always refused) from
     each question's best probability: the pair with the most unanswerable questions refused less ``cost``
@@ -159,7 +168,8 @@ def choose_thresholds(
     scored = []
     for t in THRESHOLDS:
         for doubt in (*(d for d in THRESHOLDS if d >= t), NEVER):
-            false_refusal, near_miss_refusal = refusal_rates(refused_at(probability, doubted, t, doubt), answerable, sets)
+            refused = refused_at(probability, doubted, t, doubt)
+            false_refusal, near_miss_refusal = refusal_rates(refused, answerable, sets, off_topic)
             scored.append((near_miss_refusal - cost * false_refusal, float(t), float(doubt)))
     best = max(score for score, _, _ in scored)
     return min((t, doubt) for score, t, doubt in scored if score >= best - tolerance)
@@ -343,16 +353,19 @@ def main() -> None:
     probability, right, doubted = out_of_fold(asked, per_index[0], fold_of, documents)
     answerable = np.array([q.answerable for q in asked])
     names = np.array([q.set_name for q in asked])
+    off_topic_ids = {(name, item.id) for name, item in items if OFF_TOPIC in item.tags}
+    off_topic = np.array([(q.set_name, q.item_id) in off_topic_ids for q in asked])
     # The targets let through three near-misses in twenty (0.15) for one answerable question in twenty
     # refused (0.05): a false refusal costs three missed near-misses.
     cost = (1 - args.near_miss_target) / args.false_refusal_target
-    threshold, doubt_threshold = choose_thresholds(probability, answerable, doubted, names, cost, args.tolerance)
+    threshold, doubt_threshold = choose_thresholds(probability, answerable, doubted, names, off_topic, cost,
+                                                   args.tolerance)
     print(f"out of fold, the doubt threshold at {doubt_threshold} ({int(doubted.sum())} questions doubted):")
     print("  threshold  answerable refused  unanswerable refused  first sentence right  (mean of the sets)")
     for t in THRESHOLDS:
         refused = refused_at(probability, doubted, t, doubt_threshold)
         first = np.mean([np.mean(right[m] & ~refused[m]) for s in np.unique(names) if (m := answerable & (names == s)).any()])
-        false_refusal, near_miss_refusal = refusal_rates(refused, answerable, names)
+        false_refusal, near_miss_refusal = refusal_rates(refused, answerable, names, off_topic)
         print(f"  {t:.3f}     {false_refusal:.3f}              {near_miss_refusal:.3f}                {first:.3f}")
     print(f"chosen thresholds {threshold} and, for doubted questions, {doubt_threshold} (the lowest pair whose "
           f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best)")

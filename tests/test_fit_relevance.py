@@ -63,16 +63,16 @@ def test_doubted_questions_get_a_threshold_of_their_own_and_the_lowest_that_sepa
     probability = np.array([0.9] * 100 + [0.1] * 100 + [0.95] * 20 + [0.6] * 20)
     answerable = np.array([True] * 100 + [False] * 100 + [True] * 20 + [False] * 20)
     doubted = np.array([False] * 200 + [True] * 40)
-    one_set = np.array(["dev"] * 240)
-    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, cost=3.0, tolerance=0.0)
+    one_set, near_misses_only = np.array(["dev"] * 240), np.zeros(240, dtype=bool)
+    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, near_misses_only, cost=3.0, tolerance=0.0)
     assert (threshold, doubt) == (0.125, 0.625)
     # Where refusing the doubted near-misses refuses as many doubted answerable questions, they are
     # answered: a false refusal costs three missed near-misses.
     probability[200:220] = 0.5
-    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, cost=3.0, tolerance=0.0)
+    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, near_misses_only, cost=3.0, tolerance=0.0)
     assert doubt <= 0.5 and threshold == 0.125
     # At a cost below one, catching the 20 near-misses is worth refusing the 20 answerable questions.
-    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, cost=0.5, tolerance=0.0)
+    threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, near_misses_only, cost=0.5, tolerance=0.0)
     assert doubt == 0.625
 
 
@@ -80,5 +80,15 @@ def test_refusals_are_counted_per_set_so_a_large_easy_set_does_not_hide_a_new_wr
     refused = np.array([False] * 1000 + [True] * 10 + [False] * 10)
     answerable = np.ones(1020, dtype=bool)
     sets = np.array(["regression"] * 1000 + ["fresh"] * 20)
-    false_refusal, near_miss_refusal = refusal_rates(refused, answerable, sets)
-    assert false_refusal == 0.25 and near_miss_refusal == 0.0
+    false_refusal, _ = refusal_rates(refused, answerable, sets, np.zeros(1020, dtype=bool))
+    assert false_refusal == 0.25
+
+
+def test_off_topic_questions_weigh_as_much_as_all_near_misses():
+    # Three sets of near-misses, all refused; one off-topic set, half of it refused.
+    refused = np.array([True] * 30 + [True] * 5 + [False] * 5)
+    answerable = np.zeros(40, dtype=bool)
+    sets = np.array(["a"] * 10 + ["b"] * 10 + ["c"] * 10 + ["offtopic"] * 10)
+    off_topic = sets == "offtopic"
+    _, unanswerable_refused = refusal_rates(refused, answerable, sets, off_topic)
+    assert unanswerable_refused == 0.75  # (1.0 + 0.5) / 2, not (1 + 1 + 1 + 0.5) / 4
