@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from itertools import pairwise
 
 from jiceng.settings import Settings
-from jiceng.text import ORDINAL_LABEL, passage_sentences, plain_heading_end, sentence_spans, to_simplified
+from jiceng.text import ORDINAL_LABEL, answer_spans, plain_heading_end, sentence_spans, to_simplified
 from jiceng.types import Chunk, Document
 
 SECTION_SEPARATOR = " › "
@@ -276,11 +276,12 @@ def sentence_texts(doc: Document, start: int, end: int, section: str) -> tuple[s
 
 
 def chunk_sentence_texts(doc: Document, chunks: Iterable[Chunk]) -> list[str]:
-    """Every sentence of ``doc``'s chunks as ``sentence_texts`` embeds it when a question retrieves the
+    """Every sentence of ``doc``'s chunks, and the heading each sits under (``answer_spans``), as
+    ``sentence_texts`` embeds it when a question retrieves the
     chunk: what the ingest embeds ahead, so requests find the vectors in the cache."""
     return list(dict.fromkeys(
         text
         for chunk in chunks
-        for start, end in passage_sentences(doc.text, chunk.start, chunk.end)
+        for start, end in answer_spans(doc.text, chunk.start, chunk.end)
         for text in sentence_texts(doc, start, end, chunk.section)
     ))

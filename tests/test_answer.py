@@ -132,7 +132,6 @@ def test_a_sentence_on_one_side_of_a_two_sided_question_is_not_short_of_the_othe
     [
         ("朝阳区邻里节的经费预算是多少？", ("chaoyang-shequ-linlijie",)),  # budget never stated
         ("金色中环联盟哪一年成立？", ("lujiazui-jinse-zhonghuan-dangjian-lianmeng",)),  # no year given
-        ("功德银行积分能兑换汽车吗？", ("gongde-yinhang",)),  # only 油、米、盐
         ("朝阳区有多少个社区参加了邻里节？", ("chaoyang-shequ-linlijie",)),  # a % is not a count of 社区
         ("今天天气怎么样？", ("gongde-yinhang", "chaoyang-shequ-linlijie")),
         ("如何申请护照？", ("gongde-yinhang", "chaoyang-shequ-linlijie")),
@@ -143,6 +142,15 @@ def test_facts_the_corpus_does_not_state_are_abstained_on(corpus, ask, answer_wi
     assert answer.abstained
     assert answer.citations == []
     assert answer.answer.startswith("知识库中没有找到")
+
+
+@pytest.mark.parametrize("question", ["功德银行积分能兑换汽车吗？", "Can merit bank points be exchanged for a car?"])
+def test_a_yes_no_question_on_a_thing_the_sources_never_name_gets_no_yes(corpus, ask, answer_with, question):
+    # The sources name 油、米、盐, no car. Refused, or answered with what they do say, after saying they do
+    # not name the thing asked; never a bare quote that reads as a yes.
+    answer = ask(question, "gongde-yinhang", "chaoyang-shequ-linlijie")
+    if not answer.abstained:
+        assert answer.answer.startswith("原文没有直接说到“") and "油" in answer.citations[0].quote
 
 
 def test_abstention_names_related_material_that_exists(corpus, ask, answer_with):
@@ -361,7 +369,8 @@ def test_format_answer_numbers_spans_once_and_quotes_verbatim(corpus, ask, answe
         Span("gongde-yinhang", a, a + 10, "做法"),
     ]
     answer, citations = format_answer([[span] for span in spans], docs)
-    assert answer == f"{text[a:a + 10]}[1]{text[b:b + 8]}[2]{text[a:a + 10]}[1]"
+    # Quotes that stop short of a full stop are each ended with one before the next begins.
+    assert answer == f"{text[a:a + 10]}[1]。{text[b:b + 8]}[2]。{text[a:a + 10]}[1]"
     assert [c.n for c in citations] == [1, 2]
     assert all(c.quote == text[c.start : c.end] for c in citations)
     assert citations[1].section == "成效"
@@ -423,7 +432,6 @@ def test_a_question_in_english_is_answered_from_the_chinese_sources(corpus, ask,
     "question",
     [
         "What is the budget of the Chaoyang neighbourhood festival?",  # the attribute asked is never stated
-        "Can merit bank points be exchanged for a car?",  # a yes/no question about what is not there
         "Who is the party secretary of the Lujiazui alliance?",  # the sources name no person
         "How do I bake sourdough bread?",  # no word of it in the sources
         "What is the resident population of Lujiazui?",  # a figure: 人口结构复杂 states none

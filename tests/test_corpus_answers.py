@@ -71,6 +71,15 @@ def test_a_question_on_two_things_cites_a_sentence_for_each_in_the_order_asked(s
     assert sides[1] in second.quote and sides[0] not in second.quote
 
 
+def test_what_the_sources_state_only_in_section_titles_is_cited_from_the_titles(service):
+    # The policy text names the 难题 each way of leading breaks only in its section titles
+    # (### 服务凝聚:破解“认同缺失”难题); the paragraphs under them say why, not which.
+    answer = service.ask("制度保障和服务凝聚各自破解什么难题？")
+    assert not answer.abstained
+    quotes = " ".join(c.quote for c in answer.citations[:2])
+    assert "认同缺失" in quotes and "长效机制缺失" in quotes
+
+
 def test_questions_on_a_whole_case_are_answered_from_its_section(corpus_settings):
     items = load_eval_set(REPO / "evals" / "sets" / "overview.jsonl")
     [result] = run_eval(items, ["hybrid"], corpus_settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from jiceng.text import (
+    answer_spans,
     block_anchor,
     block_spans,
     list_lead_in,
@@ -28,6 +29,17 @@ def test_block_spans_skip_headings_and_blank_lines() -> None:
     assert blocks == ["第一段。", "- 列表一", "- 列表二", "末段"]
     assert block_anchor(text, text.index("列表二")) == "p-3"
     assert block_anchor(text, text.index("背景")) == ""
+
+
+def test_a_passage_is_scored_with_the_heading_it_sits_under() -> None:
+    text = "# 理论逻辑\n\n## 做法\n\n### 政治引领:破解方向难题\n\n党组织把方向。确保目标一致。\n\n## 成效\n\n参与率提升。"
+    under_title = text.index("党组织")
+    assert [text[a:b] for a, b in answer_spans(text, under_title, len(text))] == [
+        "政治引领:破解方向难题", "党组织把方向。", "确保目标一致。", "参与率提升。",
+    ]
+    # A heading of a kind (成效) is no statement; above the first heading there is none.
+    assert [text[a:b] for a, b in answer_spans(text, text.index("参与率"), len(text))] == ["参与率提升。"]
+    assert answer_spans("没有标题的一段话。", 0, 9) == [(0, 9)]
 
 
 def test_normalize_for_match_folds_width_and_punctuation() -> None:

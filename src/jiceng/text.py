@@ -190,6 +190,39 @@ def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return found
 
 
+def answer_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """What the relevance stage scores for the passage ``text[start:end]``: the heading it sits under
+    (``section_heading``), then its sentences (``passage_sentences``). Some answers are stated only in a
+    heading: 政治引领和组织整合分别破解什么难题 is answered by the titles ``政治引领:破解“方向迷失”难题`` and
+    ``组织整合:破解“资源分散”难题``, the paragraphs under them saying why, not which 难题."""
+    heading = section_heading(text, start)
+    return ([heading] if heading else []) + passage_sentences(text, start, end)
+
+
+def section_heading(text: str, offset: int) -> tuple[int, int] | None:
+    """The nearest heading line above ``offset``, its ``#`` marker left out; None above the first one,
+    or when it is shorter than four characters (做法, 成效: a kind, which ``_kind_fit`` reads, not a
+    statement)."""
+    headings = _headings(text)
+    number = bisect_right(headings, offset, key=itemgetter(0))
+    if not number:
+        return None
+    a, b = headings[number - 1]
+    return (a, b) if b - a >= 4 else None
+
+
+@lru_cache(maxsize=8192)
+def _headings(text: str) -> tuple[tuple[int, int], ...]:
+    """The heading lines of a Markdown text, each without its marker, once per text."""
+    spans = []
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        if marker := _HEADING_LINE.match(line):
+            spans.append(_trim(text, offset + marker.end(), offset + len(line)))
+        offset += len(line)
+    return tuple(spans)
+
+
 def _trim(text: str, a: int, b: int) -> tuple[int, int]:
     while a < b and text[a].isspace():
         a += 1
