@@ -238,7 +238,6 @@ _JOINED = re.compile(r"([^，,。；;？?：:]+?)(?:和|跟|与|同|以及|及)(
 # Where a side's words end (物业和社会组织在…, A跟B比, A和B两项, A和B各…) and where they start (…的“研究”).
 _SIDE_END = re.compile(r"在|的时候|这|两|各|分别|比|都|又|，")
 _SIDE_START = re.compile(r".*(?:的|在|对|给|讲)")
-_QUOTES = re.compile(r"[“”\"「」『』]")
 # Prepositions that place what follows (在南极的…): an unknown noun after them is where the question is about.
 _PLACE_PREPOSITIONS = frozenset(["在", "于", "从", "到", "自", "来自"])
 _ENGLISH_YES_NO = re.compile(r"(?i)(?:can|could|does|do|did|is|are|was|were|has|have|will|should)\b")
@@ -492,10 +491,9 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
 
 
 class Side(NamedTuple):
-    """One of the two things a question asks each of: its words as asked, its terms, and the question
-    asked of it alone (the other side and the conjunction left out)."""
+    """One of the two things a question asks each of: its terms, and the question asked of it alone (the
+    other side and the conjunction left out)."""
 
-    phrase: str
     terms: tuple[str, ...]
     asked: str
 
@@ -513,8 +511,7 @@ def _sides(text: str, terms: Sequence[str]) -> tuple[Side, ...]:
     found = [[t for t in terms if t in side] for side in (left, right)]
     shared = set(found[0]) & set(found[1])
     sides = tuple(
-        Side(_QUOTES.sub("", side), tuple(t for t in side_terms if t not in shared), asked)
-        for side, side_terms, asked in zip((left, right), found, alone)
+        Side(tuple(t for t in side_terms if t not in shared), asked) for side_terms, asked in zip(found, alone)
     )
     return sides if all(side.terms for side in sides) else ()
 

@@ -299,8 +299,8 @@ def test_a_line_broken_off_mid_clause_gives_way_to_its_whole_twin():
 def test_a_question_on_two_things_asks_each_side_alone(corpus):
     stats = corpus[2]
     question = analyse_question("物业和社会组织在社区治理里各自有什么问题？", stats)
-    assert [(side.phrase, side.asked) for side in question.sides] == [
-        ("物业", "物业在社区治理里各自有什么问题"), ("社会组织", "社会组织在社区治理里各自有什么问题")]
+    assert [(side.terms, side.asked) for side in question.sides] == [
+        (("物业",), "物业在社区治理里各自有什么问题"), (("社会", "组织"), "社会组织在社区治理里各自有什么问题")]
     # The words before the first side stay in both (the second side's question keeps its topic).
     question = analyse_question("多元共治这块，现在的问题和建议的对策分别是什么？", stats)
     assert [side.asked for side in question.sides] == ["多元共治这块,现在的问题分别是什么", "多元共治这块,现在的建议的对策分别是什么"]
