@@ -15,12 +15,14 @@ from jiceng.evals.goldset import bundled_set_path, default_set_path
 
 console = Console()
 err_console = Console(stderr=True)
+DEFAULT_SET = default_set_path().stem  # named in --help, so the help follows the held-out set
 
 
 def eval_command(
     set_path: Path = typer.Option(
         None, "--set",
-        help="评估集 JSONL（默认内置 fresh15 集）/ eval set JSONL (default: the bundled fresh15 set, written blind).",
+        help=f"评估集 JSONL（默认内置 {DEFAULT_SET} 集）/ eval set JSONL (default: the bundled {DEFAULT_SET} set, "
+             "written blind).",
     ),
     split: str = typer.Option(
         "dev", "--split", help="dev（默认，可调参）| test（留出，只在收尾时看一次）| all / dev (default) | test (held out) | all"
