@@ -33,6 +33,7 @@ from jiceng.text import (
     answer_spans,
     cilin_synonyms,
     document_sentences,
+    ends_a_sentence,
     is_noun,
     last_word,
     list_lead_in,
@@ -1061,12 +1062,8 @@ def format_answer(
     if numbered and len(lines) > 1:
         return "\n".join(f"{i}. {line}" for i, line in enumerate(lines, start=1)), citations
     # A quote without a full stop of its own (a section title) is ended before the next one begins.
-    return "".join(line if i == len(lines) - 1 or _ends_a_sentence(documents, quotes[i][-1]) else line + "。"
-                   for i, line in enumerate(lines)), citations
-
-
-def _ends_a_sentence(documents: Mapping[str, Document], span: Span) -> bool:
-    return documents[span.doc_id].text[span.end - 1] in "。！？!?.…"
+    ended = [ends_a_sentence(documents[last.doc_id].text[last.start : last.end]) for *_, last in quotes]
+    return "".join(line if i == len(lines) - 1 or ended[i] else line + "。" for i, line in enumerate(lines)), citations
 
 
 def not_said_first(focus: str, text: str) -> str:

@@ -27,6 +27,7 @@ _SPACE = re.compile(r"\s+")
 _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’\"』」）)]*|\n+")
 # A full stop ends what an answer may quote: a clause ending in ；or ，is no whole sentence.
 _FULL_STOP = re.compile(r"[。！？!?]+[”’\"』」）)]*|\n+")
+_ENDS_ON_FULL_STOP = re.compile(rf"(?:{_FULL_STOP.pattern})\Z")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
@@ -188,6 +189,12 @@ def passage_sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if b - a >= 4 and not _HEADING_LINE.match(text[a:b]):
             found.append((a, b))
     return found
+
+
+def ends_a_sentence(sentence: str) -> bool:
+    """Whether ``sentence`` ends on a full stop (。！？, a closing quote after it allowed), as the sentences of
+    ``document_sentences`` end that do not end at a line's end."""
+    return _ENDS_ON_FULL_STOP.search(sentence) is not None
 
 
 def answer_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
