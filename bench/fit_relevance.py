@@ -376,8 +376,9 @@ def main() -> None:
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
                               f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}; items not of split test in {sets}")
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
+    answered = ~refused_at(probability, doubted, threshold, doubt_threshold)
     for name in dict.fromkeys(names):
-        mine, answered = names == name, ~refused_at(probability, doubted, threshold, doubt_threshold)
+        mine = names == name
         a, u = mine & answerable, mine & ~answerable
         print(f"  {name:12s} {np.mean(~answered[a]) if a.any() else float('nan'):.3f}  "
               f"{np.mean(~answered[u]) if u.any() else float('nan'):.3f}  "
