@@ -2,8 +2,8 @@
 
 Only document pages are searchable: the home and listing pages repeat their text.
 
-Every body block (``jiceng.text.block_spans``) gets ``<a id="p-N">`` so the site and the answers'
-citation URLs agree by construction.
+Every body block (``jiceng.text.block_spans``) gets ``<a id="p-N">`` and every heading the id ``h-N``, so
+the site and the answers' citation URLs agree by construction.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pymdownx.slugs import slugify
 
 from jiceng.corpus import GOVERNANCE_EXPERIENCES, PARTY_PATHS, CorpusFile
 from jiceng.site.urls import page_path
-from jiceng.text import block_spans
+from jiceng.text import block_spans, heading_spans
 
 # Same slugify as the toc extension in mkdocs.yml, so links to region/path headings resolve.
 heading_slug = slugify(case="lower")
@@ -47,15 +47,17 @@ def _as_text(markdown: str) -> str:
 
 
 def anchor_blocks(body: str) -> str:
-    """``body`` with an anchor ``<a id="p-N">`` at the start of its N-th block (after list/quote markers)."""
+    """``body`` with an anchor ``<a id="p-N">`` at the start of its N-th block (after list/quote markers)
+    and the id ``h-N`` on its N-th heading (attr_list's ``{#h-N}``), the ids ``block_anchor`` links to."""
+    marks = [
+        (_BLOCK_MARKERS.match(body, start).end(), f'<a class="jc-p" id="p-{n}" href="#p-{n}" data-n="{n}"></a>')
+        for n, (start, _end) in enumerate(block_spans(body), start=1)
+    ]
+    marks += [(end, f" {{#h-{n}}}") for n, (_start, end) in enumerate(heading_spans(body), start=1)]
     pieces: list[str] = []
     cursor = 0
-    for number, (start, _end) in enumerate(block_spans(body), start=1):
-        at = _BLOCK_MARKERS.match(body, start).end()
-        pieces += [
-            _as_text(body[cursor:at]),
-            f'<a class="jc-p" id="p-{number}" href="#p-{number}" data-n="{number}"></a>',
-        ]
+    for at, mark in sorted(marks):
+        pieces += [_as_text(body[cursor:at]), mark]
         cursor = at
     return "".join(pieces) + _as_text(body[cursor:])
 

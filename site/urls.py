@@ -26,9 +26,8 @@ def page_path(kind: str, doc_id: str) -> str:
 
 
 def library_url(doc: DocumentLike, offset: int) -> str:
-    """``/library/{cases|policies}/{doc_id}/#p-N`` for the paragraph block holding ``offset``.
-
-    Without a block there (a heading, a blank line) the URL opens the top of the page.
+    """``/library/{cases|policies}/{doc_id}/#p-N`` for the paragraph block holding ``offset``, ``#h-N`` for
+    a heading's title. Elsewhere (a blank line, a heading's ``#`` marker) the URL opens the top of the page.
     """
     anchor = block_anchor(doc.text, offset)
     return LIBRARY_PREFIX + page_path(doc.kind, doc.doc_id) + (f"#{anchor}" if anchor else "")

@@ -78,6 +78,9 @@ def test_what_the_sources_state_only_in_section_titles_is_cited_from_the_titles(
     assert not answer.abstained
     quotes = " ".join(c.quote for c in answer.citations[:2])
     assert "认同缺失" in quotes and "长效机制缺失" in quotes
+    # A quoted title links to that title on its page, not to the page's top.
+    titles = [c for c in answer.citations[:2] if c.quote.endswith("难题")]
+    assert titles and all("#h-" in c.url for c in titles), [(c.quote, c.url) for c in answer.citations]
 
 
 def test_questions_on_a_whole_case_are_answered_from_its_section(corpus_settings):

@@ -18,7 +18,7 @@ from jiceng.corpus import load_corpus
 from jiceng.settings import Settings
 from jiceng.site.build import build_site
 from jiceng.site.urls import library_url, page_path
-from jiceng.text import block_spans, normalize_for_match
+from jiceng.text import block_spans, heading_spans, normalize_for_match
 from jiceng.types import Document
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,7 +161,8 @@ def test_library_url_points_at_the_block_holding_the_offset():
     case = Document(doc_id="demo-case", title="t", kind="case", text=text)
     assert library_url(case, text.index("一段")) == "/library/cases/demo-case/#p-1"
     assert library_url(case, text.index("第二段")) == "/library/cases/demo-case/#p-2"
-    assert library_url(case, 0) == "/library/cases/demo-case/"  # a heading has no paragraph anchor
+    assert library_url(case, text.index("背景")) == "/library/cases/demo-case/#h-1"
+    assert library_url(case, 0) == "/library/cases/demo-case/"  # a heading's marker is no title
     policy = case.model_copy(update={"kind": "policy", "doc_id": "demo-policy"})
     assert library_url(policy, text.index("第二段")) == "/library/policies/demo-policy/#p-2"
     with pytest.raises(ValueError):
@@ -193,12 +194,20 @@ def assert_every_block_anchored(out: Path, corpus) -> int:
             )
             checked += 1
         assert soup.find(id=f"p-{len(block_spans(doc.text)) + 1}") is None
+        for number, (start, end) in enumerate(heading_spans(doc.text), start=1):
+            url = urlsplit(library_url(doc, start))
+            assert url.fragment == f"h-{number}"
+            heading = soup.find(id=url.fragment)
+            assert heading is not None and heading.name.startswith("h"), f"{file.meta.id}: no #{url.fragment}"
+            assert normalize_for_match(doc.text[start:end]) in normalize_for_match(heading.get_text())
+            checked += 1
     return checked
 
 
 def test_every_sample_block_has_its_anchor(sample):
     out, corpus, _ = sample
-    assert assert_every_block_anchored(out, corpus) == 5 + 5 + 5
+    headings = sum(len(heading_spans(file.body)) for file in corpus)
+    assert headings and assert_every_block_anchored(out, corpus) == 5 + 5 + 5 + headings
 
 
 def test_every_corpus_block_has_its_anchor(real):

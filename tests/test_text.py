@@ -28,7 +28,8 @@ def test_block_spans_skip_headings_and_blank_lines() -> None:
     blocks = [text[a:b] for a, b in block_spans(text)]
     assert blocks == ["第一段。", "- 列表一", "- 列表二", "末段"]
     assert block_anchor(text, text.index("列表二")) == "p-3"
-    assert block_anchor(text, text.index("背景")) == ""
+    assert block_anchor(text, text.index("小节")) == "h-2"  # a section title links to itself
+    assert block_anchor(text, text.index("\n\n第一段")) == ""  # a blank line has no anchor
 
 
 def test_a_passage_is_scored_with_the_heading_it_sits_under() -> None:

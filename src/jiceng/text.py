@@ -255,10 +255,18 @@ def block_spans(text: str) -> list[tuple[int, int]]:
 
 
 def block_anchor(text: str, offset: int) -> str:
-    """Anchor id (``p-N``) of the block holding ``offset``; ``""`` when it falls in no block."""
-    blocks = _blocks(text)
-    number = bisect_right(blocks, offset, key=itemgetter(0))  # blocks are in order and never overlap
-    return f"p-{number}" if number and offset < blocks[number - 1][1] else ""
+    """Anchor id of what holds ``offset``: ``p-N`` in the N-th paragraph block, ``h-N`` in the title of
+    the N-th heading (a citation of a section title lands on that title); ``""`` elsewhere."""
+    for prefix, spans in (("p", _blocks(text)), ("h", _headings(text))):
+        number = bisect_right(spans, offset, key=itemgetter(0))  # spans are in order and never overlap
+        if number and offset < spans[number - 1][1]:
+            return f"{prefix}-{number}"
+    return ""
+
+
+def heading_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """The titles of a Markdown text's heading lines (``#`` marker left out); the N-th is anchored ``h-N``."""
+    return _headings(text)
 
 
 @lru_cache(maxsize=8192)
