@@ -26,9 +26,9 @@ refused more answerable questions than the fit expected.) A question with signs 
 (``choose_thresholds``). Prints the threshold curve and each set's out-of-fold rates at the chosen
 thresholds; ``--write`` stores the model in qa/relevance.json.
 
-By default it reads the blind sets fresh to fresh16 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh16's dev split only; the model in qa/relevance.json
-was fitted while fresh15's test split was still held out and before fresh16 was written), the whole regression
+By default it reads the blind sets fresh to fresh17 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh16's and fresh17's dev splits only; the model in
+qa/relevance.json was fitted while fresh15's test split was still held out and before fresh16 was written), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
 topic with the corpus, and answered 38 of those 150 with some sentence).
@@ -82,7 +82,7 @@ from jiceng.qa.relevance import (
 )
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
 _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
                            baseline=0.0, depth=0, threshold=0.0)
