@@ -337,6 +337,9 @@ def main() -> None:
     parser.add_argument("--near-miss-target", type=float, default=0.85,
                         help="share of near-misses refused at least (the issue's target)")
     parser.add_argument("--tolerance", type=float, default=0.005, help="a score this close to the best counts as equal")
+    parser.add_argument("--thresholds", nargs=2, type=float, metavar=("T", "DOUBT"),
+                        help="store this threshold pair instead of the chosen one (recorded in the model's "
+                             "fitted_on), when evidence beyond the out-of-fold curve decides it")
     parser.add_argument("--write", action="store_true", help="write qa/relevance.json (and qa/question_map.npz)")
     args = parser.parse_args()
     settings = Settings()
@@ -370,11 +373,15 @@ def main() -> None:
         print(f"  {t:.3f}     {false_refusal:.3f}              {near_miss_refusal:.3f}                {first:.3f}")
     print(f"chosen thresholds {threshold} and, for doubted questions, {doubt_threshold} (the lowest pair whose "
           f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best)")
+    if args.thresholds:
+        threshold, doubt_threshold = args.thresholds
+        print(f"stored instead, as told: {threshold} and {doubt_threshold}")
     sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
     model = replace(model, threshold=float(threshold), doubt_threshold=float(doubt_threshold),
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
-                              f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}; items not of split test in {sets}")
+                              f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
+                              f"{' --thresholds %g %g' % tuple(args.thresholds) if args.thresholds else ''}; items not of split test in {sets}")
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     answered = ~refused_at(probability, doubted, threshold, doubt_threshold)
     for name in dict.fromkeys(names):

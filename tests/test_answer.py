@@ -223,6 +223,7 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了“中共xx省委社会建设委员会”,")
     assert not answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了社会建设委员会。")
     assert analyse_question("街道党工委书记叫什么名字？", stats).cue == "person"
+    assert not answered_type("委员会主任由哪位领导担任？", "xx省成立了“中共xx省委社会建设委员会”。")  # 哪位 asks a person
     assert analyse_question("那个县叫什么名字？", stats).cue != "name"
     # The thing named is asked by the asker's word for its kind, which the answer need not repeat.
     assert analyse_question("群众拍照上报问题的那个手机软件叫什么？", stats).focus is None
@@ -234,6 +235,10 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
     assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
     assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
+    # Asking for particulars (具体, exact) is read from the question, for the relevance model to weigh.
+    assert analyse_question("红白理事会对桌数有什么具体限制？", stats).specific
+    assert analyse_question("What exactly does the alliance do?", stats).specific
+    assert not analyse_question("红白理事会管什么？", stats).specific
     # 哪三会 asks for three things by name: a list of them, not the name of the whole again nor another list.
     assert not answered_type("“三会一课”具体是哪三会？", "通过“三会一课”、“主题党日”等制度,确保决策科学、过程透明、结果公正。")
     assert answered_type("“一约四会”里是哪四个会？", "成立红白理事会、村民议事会、道德评议会、禁毒禁赌会等“四会”。")
