@@ -111,7 +111,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
-    ("percent", re.compile(r"百分之多少|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
+    ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
     ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
      rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度"),
@@ -120,6 +120,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
         # several places by name (哪些城市, 哪几个街道), but not 哪些地方 / 哪些区域, mostly "which areas"
         r"|哪(?:些|几个)(?:省|市|县|城市|街道|社区|小区|镇|乡|村)"
+        # 叫什么县 asks the county's name, as 哪个县 does
+        r"|叫什么(?:省|市|县|区|镇|乡|村|街道)(?![\u4e00-\u9fff])"
         r"|(?i:\bwhich (?:province|city|county|district)\b)"
     ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区){_NOT_A_PLACE_WORD}"),
     # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
@@ -134,7 +136,11 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # The name of a thing (a body, a document, a platform: 那个机构叫什么, 文件的全称) is written in quotes or
     # 《》 by the sources; asked of a person or a place, a name is the person's or the place's (below).
     ("name", _ASKS_A_NAME, r"[“「『《][^”」』》]{2,}[”」』》]"),
-    ("person", re.compile(r"叫什么名字|姓名|负责人是谁|书记是谁|哪(?:一|几)?位|(?i:^who\b|\bwhose\b)"), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
+    # Who holds a post (主任是谁, 书记又是谁) or which one (哪位领导) asks a person.
+    ("person", re.compile(
+        r"叫什么名字|姓名|哪(?:一|几)?位|(?:主任|主席|组长|会长|队长|站长|局长|部长|领导|书记|负责人|带头人)(?:又|到底|究竟)?是谁"
+        r"|(?i:^who\b|\bwhose\b)"
+    ), r"[\u4e00-\u9fff]{2,3}(?:同志|先生|女士)"),
     # An amount of money asked as such (经费是多少, 预算有多少, 工资能拿多少) or, in English, "what is the
     # salary / budget …" without a question word of quantity: a sum in 元, not any figure (参与率70%).
     ("money", re.compile(
@@ -153,7 +159,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
 # What has a name of its own in quotes (``name`` cue), and who or what has a personal or place name instead.
 _NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.IGNORECASE)
 _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
-_PLACE_UNIT = re.compile(r"哪(?:个|些|几个)(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
+_PLACE_UNIT = re.compile(r"(?:哪(?:个|些|几个)|叫什么)(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.
 _GENERAL_CLASSIFIERS = frozenset("个项类种条方")
@@ -172,7 +178,7 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb.
 _HOW = re.compile(
-    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容)(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
+    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容|概括|说(?!服)|讲(?![解授]))(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [

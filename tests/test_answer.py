@@ -224,6 +224,11 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert not answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了社会建设委员会。")
     assert analyse_question("街道党工委书记叫什么名字？", stats).cue == "person"
     assert not answered_type("委员会主任由哪位领导担任？", "xx省成立了“中共xx省委社会建设委员会”。")  # 哪位 asks a person
+    assert not answered_type("委员会的主任是谁？", "xx省成立了“中共xx省委社会建设委员会”。")  # who holds a post
+    assert not answered_type("那个xx县到底叫什么县？", "xx省xx县不断健全“一约四会”制度。")  # the sources' xx names none
+    # 百分之几 asks a share, not any number: the sources' anonymised "占总人口%" gives none.
+    assert not answered_type("60岁以上老人占总人口百分之几？", "我国60岁及以上人口超亿,占总人口%,")
+    assert answered_type("邻里纠纷下降了百分之几？", "邻里矛盾纠纷下降40%。")
     assert analyse_question("那个县叫什么名字？", stats).cue != "name"
     # The thing named is asked by the asker's word for its kind, which the answer need not repeat.
     assert analyse_question("群众拍照上报问题的那个手机软件叫什么？", stats).focus is None

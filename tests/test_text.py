@@ -55,6 +55,9 @@ def test_tokenize_keeps_domain_terms_and_reads_traditional() -> None:
 
 def test_normalize_question_strips_filler() -> None:
     assert normalize_question("請問朝陽區鄰里節讓居民參與率提高了多少呢？") == "朝阳区邻里节让居民参与率提高了多少"
+    # Where the asker points (文件里, 那篇讲) is no topic; what is reported upward (上报材料) stays.
+    assert normalize_question("物业老不上心，文件里是怎么说物业的？") == "物业老不上心,是怎么说物业的"
+    assert normalize_question("群众怎么把材料上报？") == "群众怎么把材料上报"
 
 
 def test_a_questions_words_leave_out_pronouns_and_connectives() -> None:

@@ -31,6 +31,11 @@ _ENDS_ON_FULL_STOP = re.compile(rf"(?:{_FULL_STOP.pattern})\Z")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
+# The asker pointing at the sources (文件里…, 材料中…, 文章说…, 那篇讲…): it says where to look, not what the
+# question is about, and its nouns (文件, 材料) are in no answer sentence.
+_SOURCE_FRAME = re.compile(
+    r"(?:文件|材料|文章|报告|原文|资料|那篇|这篇)(?:里面|里|中|上(?![报传交门])|当中)|(?:文件|材料|文章|报告|原文|那篇|这篇)(?:说|讲)"
+)
 # A line label: 对策: …, 表现: …, 案例说明: …
 LINE_LABEL = re.compile(r"([\u4e00-\u9fff]{2,6})[:：]")
 _CLAUSE_MARK = re.compile(r"[,，;；]")
@@ -99,10 +104,12 @@ def to_simplified(text: str) -> str:
 
 
 def normalize_question(question: str) -> str:
-    """Question as retrieval sees it: simplified, NFKC width-folded, filler words stripped."""
+    """Question as retrieval sees it: simplified, NFKC width-folded, filler words and the asker's pointer to
+    the sources (文件里是怎么说的) stripped."""
     text = to_simplified(unicodedata.normalize("NFKC", question)).strip()
     for spoken, standard in _COLLOQUIAL:
         text = text.replace(spoken, standard)
+    text = _SOURCE_FRAME.sub("", text) or text
     previous = None
     while previous != text:
         previous, text = text, _FILLER.sub("", text).strip()
