@@ -377,11 +377,12 @@ def main() -> None:
         threshold, doubt_threshold = args.thresholds
         print(f"stored instead, as told: {threshold} and {doubt_threshold}")
     sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
+    stored = f" --thresholds {threshold:g} {doubt_threshold:g}" if args.thresholds else ""
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
     model = replace(model, threshold=float(threshold), doubt_threshold=float(doubt_threshold),
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
                               f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
-                              f"{' --thresholds %g %g' % tuple(args.thresholds) if args.thresholds else ''}; items not of split test in {sets}")
+                              f"{stored}; items not of split test in {sets}")
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     answered = ~refused_at(probability, doubted, threshold, doubt_threshold)
     for name in dict.fromkeys(names):
