@@ -27,8 +27,8 @@ refused more answerable questions than the fit expected.) A question with signs 
 thresholds; ``--write`` stores the model in qa/relevance.json.
 
 By default it reads the blind sets fresh to fresh17 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh16's and fresh17's dev splits only; the model in
-qa/relevance.json was fitted while fresh15's test split was still held out and before fresh16 was written), the whole regression
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh17's dev split only; the model in qa/relevance.json
+was fitted while fresh16's and fresh17's test splits were still held out), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
 topic with the corpus, and answered 38 of those 150 with some sentence).

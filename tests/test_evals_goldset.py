@@ -55,7 +55,7 @@ FROZEN_TEST_SPLITS = {
     "fresh13": "490bc44f8a6e8995d3fc27ef33795cd93ac1cbf5",  # looked at once on 2026-12-04 16:41 UTC: used up
     "fresh14": "5abb49cd4821345500b61355a1fcb1d5e44ae27b",  # looked at once on 2026-12-04 17:00 UTC: used up
     "fresh15": "3b848ee46d4ae7ab73dacbb502d47dba82ee5cce",  # looked at once on 2026-12-04 19:29 UTC: used up
-    "fresh16": "90dda68bd31d3dab8623a12ee880b586c21cd57b",
+    "fresh16": "90dda68bd31d3dab8623a12ee880b586c21cd57b",  # looked at once on 2026-12-04 22:07 UTC: used up
     "fresh17": "761c0ef0f11c4fb01aa282befc3fbbbf3d22d19c",
 }
 
@@ -87,7 +87,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh16.jsonl"
+    assert default_set_path().name == "fresh17.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
