@@ -240,6 +240,10 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
     assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
     assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
+    # How much of a question is in words the sources never use: an off-topic question is mostly such words.
+    assert analyse_question("明天天气怎么样，要带伞吗？", stats).unknown_share > 0.5
+    assert analyse_question("功德银行的积分怎么兑换？", stats).unknown_share == 0
+    assert analyse_question("Can the community office renew my passport?", stats).unknown_share > 0.5
     # Asking for particulars (具体, exact) is read from the question, for the relevance model to weigh.
     assert analyse_question("红白理事会对桌数有什么具体限制？", stats).specific
     assert analyse_question("What exactly does the alliance do?", stats).specific
