@@ -24,7 +24,10 @@ questions near-misses, a near-miss weighed three answerable ones, and each blind
 refused more answerable questions than the fit expected.) A question with signs that the corpus is silent
 (``jiceng.qa.answer.doubts_the_corpus``) has a threshold of its own, chosen with the other the same way
 (``choose_thresholds``). Prints the threshold curve and each set's out-of-fold rates at the chosen
-thresholds; ``--write`` stores the model in qa/relevance.json.
+thresholds; ``--write`` stores the model in qa/relevance.json. The shipped pair is then guarded by the
+off-topic check set (evals/sets/offtopic_check.jsonl): if the written trees refuse under 0.85 of it on either
+index at the chosen pair, the lowest grid pair above that does is stored instead with ``--thresholds``
+(docs/answers.md gives the pair and why).
 
 By default it reads the blind sets fresh to fresh17 (a test split held out in
 ``jiceng.evals.goldset.HELD_OUT`` is never read: fresh17's dev split only; the model in qa/relevance.json
