@@ -217,7 +217,7 @@ def section_heading(text: str, offset: int) -> tuple[int, int] | None:
     """The nearest heading line above ``offset``, its ``#`` marker left out; None above the first one,
     or when it is shorter than four characters (做法, 成效: a kind, which ``_kind_fit`` reads, not a
     statement)."""
-    headings = _headings(text)
+    headings = heading_spans(text)
     number = bisect_right(headings, offset, key=itemgetter(0))
     if not number:
         return None
@@ -226,8 +226,9 @@ def section_heading(text: str, offset: int) -> tuple[int, int] | None:
 
 
 @lru_cache(maxsize=8192)
-def _headings(text: str) -> tuple[tuple[int, int], ...]:
-    """The heading lines of a Markdown text, each without its marker, once per text."""
+def heading_spans(text: str) -> tuple[tuple[int, int], ...]:
+    """The titles of a Markdown text's heading lines (``#`` marker left out), once per text; the N-th is
+    anchored ``h-N``."""
     spans = []
     offset = 0
     for line in text.splitlines(keepends=True):
@@ -264,16 +265,11 @@ def block_spans(text: str) -> list[tuple[int, int]]:
 def block_anchor(text: str, offset: int) -> str:
     """Anchor id of what holds ``offset``: ``p-N`` in the N-th paragraph block, ``h-N`` in the title of
     the N-th heading (a citation of a section title lands on that title); ``""`` elsewhere."""
-    for prefix, spans in (("p", _blocks(text)), ("h", _headings(text))):
+    for prefix, spans in (("p", _blocks(text)), ("h", heading_spans(text))):
         number = bisect_right(spans, offset, key=itemgetter(0))  # spans are in order and never overlap
         if number and offset < spans[number - 1][1]:
             return f"{prefix}-{number}"
     return ""
-
-
-def heading_spans(text: str) -> tuple[tuple[int, int], ...]:
-    """The titles of a Markdown text's heading lines (``#`` marker left out); the N-th is anchored ``h-N``."""
-    return _headings(text)
 
 
 @lru_cache(maxsize=8192)
