@@ -72,8 +72,10 @@ _SYNONYMS = [
 ]
 _SYNONYM_OF = [(word, group) for group in _SYNONYMS for word in group]
 _NUM = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]+)"
-# An asking 几: not 哪几 (which ones, like 哪些), 那几/这几 (those few), 的几 (the several … of), 几乎 (almost).
-_JI = r"(?<![哪那这的])几(?!乎)"
+# An asking 几: not 哪几 (which ones, like 哪些), 那几/这几/那么几 (those few), 的几 (the several … of), 好几
+# (quite a few), 几乎 (almost) or 几十/几百/几千/几万 (tens, hundreds … of: 都几十万个了 says how many, it does
+# not ask).
+_JI = r"(?<![哪那这的好么])几(?![乎十百千万])"
 # A count in words that is not a bare 一 (进一步, 统一 hold 一 but count nothing).
 _COUNT = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百千万亿]{2,}|[二两三四五六七八九十百千万亿])"
 _UNITS = "个位项家户名人天次年元月倍条所座本件套张辆栋"
@@ -114,8 +116,11 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
     ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
-     rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度"),
+     rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度|实时|即时"),
     ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
+    # An age (多少岁, 年龄上限是多少, 对年龄有什么要求): so many years old, not any figure of the sentence.
+    ("age", re.compile(r"年龄[^，,。？?]{0,6}(?:上限|下限|要求|限制|规定|条件|门槛|杠杠|多大|多少)|多少岁|几岁|多大岁数|岁数多大"
+                       r"|(?i:\bhow old\b|\bage (?:limit|requirement|cap)s?\b)"), rf"{_NUM}\s*周?岁"),
     ("place", re.compile(
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
         # several places by name (哪些城市, 哪几个街道), but not 哪些地方 / 哪些区域, mostly "which areas"
@@ -157,14 +162,20 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("number", re.compile(rf"多少|{_JI}|数量|人数|规模|多大|多高|多长|多远|(?i:\bhow (?:much|many)\b)"), _QUANTITY),
 ]
 # What has a name of its own in quotes (``name`` cue), and who or what has a personal or place name instead.
-_NAMED_THING = re.compile(r"机构|组织|委员会|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式", re.IGNORECASE)
+_NAMED_THING = re.compile(
+    r"机构|组织|委员会|联盟|中心|工作室|文件|意见|条例|法规|政策|平台|系统|软件|小程序|app|制度|机制|活动|项目|工程|品牌|模式",
+    re.IGNORECASE,
+)
 _PERSON_OR_PLACE = re.compile(r"谁|书记|主任|负责人|主席|领导|同志|党员|居民|群众|省|市|县|区|街道|社区|镇|乡|村")
 _PLACE_UNIT = re.compile(r"(?:哪(?:个|些|几个)|叫什么)(省|市|县|小区|区|街道|社区|镇|乡|村)|(?i:\bwhich (province|city|county|district)\b)")
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.
 _GENERAL_CLASSIFIERS = frozenset("个项类种条方")
+# Classifiers of people, which the sources and askers use for one another (多少名 / 十人 / 三位).
+_PEOPLE = "名人位"
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
-_COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
+# 起 counts incidents (多少起纠纷) and 场 events; neither is a unit of any quantity (一起 is "together").
+_COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}起场]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
 _WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")
 _HEADING = re.compile(r"^#{1,6}\s")
@@ -308,7 +319,7 @@ class Question:
     kind: str | None  # asks for measures, problems or effects: lines and sections of that kind rank higher
     phrases: tuple[str, ...]  # quoted words, or the whole of a keyword query: verbatim matches rank higher
     strict: bool  # typed or yes/no question: the answer sentence must hold the focus
-    cue: str | None  # answer type: year, date, percent, duration, place, person, number (None: open question)
+    cue: str | None  # answer type: year, date, percent, duration, age, place, person, number (None: open question)
     need: re.Pattern[str] | None  # what an answer sentence must contain for that type
     # An English question's words -> the Chinese words the sources may write for each (empty: a
     # Chinese question, whose terms are matched as written).
@@ -344,9 +355,11 @@ def analyse_question(question: str, stats: TermStats) -> Question:
     unknown_share = _weight_share(terms, lambda term: stats.df.get(term, 0) == 0)
     if not terms:  # a slogan of one-character words (人在格中走，事在格中办): match its phrases whole
         terms = {p: 1.0 for p in re.split(r"[\W_]+", text.lower()) if len(p) > 1}
-    cue, need = _answer_type(text)
     # 吗 after a question word is rhetorical (为什么还要…？光…不够吗？): the question stays open.
     yes_no = bool(_YES_NO.search(to_simplified(question.strip()))) and not _OPEN_QUESTION.search(text)
+    cue, need = _answer_type(text)
+    if yes_no and cue == "number":  # 是不是主要看活动数量: it names a count (数量, 人数, 规模), it asks none
+        cue, need = None, None
     focus = _focus(text, list(terms), yes_no)
     if focus is not None and (cue in ("ordinal", "name") or cue is not None and _CUE_WORD.fullmatch(focus)):
         # 比例涨到多少: 比例 names the answer type, not a thing the answer must name; 第几次全国代表大会: the
@@ -471,9 +484,14 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
                 if counted == "成":  # 几成 asks for a share: 30%, 三成
                     return "percent", re.compile(_SHARE)
                 # 个, 项, 类, 种, 条, 方 are general classifiers: 几个工作人员 is answered by 不到十人, 几项功能 by
-                # 四大功能, so any counted thing will do (but not a bare 一: 统一, 进一步 count nothing).
-                needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted in _GENERAL_CLASSIFIERS
-                         else _counted({"钱": "元"}.get(counted, re.escape(counted))))
+                # 四大功能, so any counted thing will do (but not a bare 一: 统一, 进一步 count nothing). A list of
+                # names is no count: out of fold it answered more near-misses (由几个人组成) than questions.
+                if counted in _GENERAL_CLASSIFIERS:
+                    needs = rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]"
+                elif counted in _PEOPLE:  # 多少名工作人员 is answered by 不到十人
+                    needs = _counted(f"[{_PEOPLE}]")
+                else:
+                    needs = _counted({"钱": "元", "起": "(?<!一)起"}.get(counted, re.escape(counted)))
             if name == "list":
                 numeral, classifier, quote, counted = asked.groups()
                 needs = _listing(" 一二三四五六七八九十".index(numeral.replace("两", "二")),

@@ -226,6 +226,8 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert not answered_type("委员会主任由哪位领导担任？", "xx省成立了“中共xx省委社会建设委员会”。")  # 哪位 asks a person
     assert not answered_type("委员会的主任是谁？", "xx省成立了“中共xx省委社会建设委员会”。")  # who holds a post
     assert not answered_type("那个xx县到底叫什么县？", "xx省xx县不断健全“一约四会”制度。")  # the sources' xx names none
+    assert analyse_question("陆家嘴那个党建联盟叫什么名字？", stats).cue == "name"  # an alliance is a thing
+    assert answered_type("那些数据多久更新一次？", "并进行数据的实时、动态更新。")  # in real time: constantly
     # 百分之几 asks a share, not any number: the sources' anonymised "占总人口%" gives none.
     assert not answered_type("60岁以上老人占总人口百分之几？", "我国60岁及以上人口超亿,占总人口%,")
     assert answered_type("邻里纠纷下降了百分之几？", "邻里矛盾纠纷下降40%。")
@@ -273,6 +275,24 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     # 几 that counts nothing: those few (那几个), the several (的几个), or beside another question word.
     for question in ("那几个平台主要管哪些事？", "邻里节的几个板块是什么？", "原来几家一起管是出了什么问题？"):
         assert analyse_question(question, stats).cue is None, question
+    # 好几 (quite a few), 几十万 (hundreds of thousands) and 那么几 (just those few) say how many; they ask nothing.
+    for question in ("好几个部门都要填表留痕，这叫什么毛病？", "社会组织都几十万个了，为什么基层用不上？",
+                     "社区就那么几个人，活却越压越多，文件怎么说？"):
+        assert analyse_question(question, stats).cue is None, question
+    # A yes/no question names a count without asking one.
+    assert analyse_question("考核是不是主要看活动数量？", stats).cue is None
+    # A count is a number, not a list of names.
+    assert not cue_satisfied(analyse_question("理事会由几个人组成？", stats), "组建了红白理事会、村民议事会、德治理事会。")
+    # Incidents counted by 起 need that count: a share (下降40%) or 一起 (together) gives none.
+    assert not cue_satisfied(analyse_question("调解前一年有多少起纠纷？", stats), "党员和居民一起调解,纠纷下降40%。")
+    assert cue_satisfied(analyse_question("调解前一年有多少起纠纷？", stats), "全年调解纠纷120起。")
+    # An age is so many years old, not any figure.
+    assert analyse_question("选书记对年龄有什么要求？", stats).cue == "age"
+    assert not cue_satisfied(analyse_question("书记的年龄上限是多少？", stats), "选拔了50余名优秀书记。")
+    assert cue_satisfied(analyse_question("老年人是按多少岁算的？", stats), "我国60岁及以上人口超亿。")
+    # People counted by 名 are answered by 人 and the other way round.
+    assert cue_satisfied(analyse_question("一个社区平均有多少名工作人员？", stats), "平均每个社区的工作人员不到十人。")
+    assert not cue_satisfied(analyse_question("一个社区平均有多少名工作人员？", stats), "社区工作人员普遍不足。")
     # 第几 asks an ordinal, which the answer gives by its number (十八大), not by the counted noun.
     ordinal = analyse_question("中央从党的第几次全国代表大会以来重视基层治理？", stats)
     assert (ordinal.cue, ordinal.focus, ordinal.unknown_focus) == ("ordinal", None, False)
