@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from bench.fit_relevance import choose_thresholds, fit_trees, refusal_rates
+from bench.fit_relevance import choose_thresholds, fit_trees, folds_by_set, refusal_rates
+from jiceng.evals.goldset import EvalItem
 from jiceng.qa.relevance import FEATURES, RelevanceModel, bundled_model
 
 
@@ -92,3 +93,14 @@ def test_off_topic_questions_weigh_as_much_as_all_near_misses():
     off_topic = sets == "offtopic"
     _, unanswerable_refused = refusal_rates(refused, answerable, sets, off_topic)
     assert unanswerable_refused == 0.75  # (1.0 + 0.5) / 2, not (1 + 1 + 1 + 0.5) / 4
+
+
+def test_whole_sets_share_a_fold_but_the_off_topic_questions_are_dealt_to_every_fold():
+    def items(name: str, count: int, answerable: bool) -> list[tuple[str, EvalItem]]:
+        return [(name, EvalItem(id=f"{name}-{i}", question=f"问题{i}", answerable=answerable,
+                                gold=["原文"] if answerable else [])) for i in range(count)]
+
+    fold_of = folds_by_set(items("fresh", 10, True) + items("fresh2", 10, True) + items("offtopic", 10, False), folds=5)
+    assert len({fold_of["fresh", f"fresh-{i}"] for i in range(10)}) == 1  # one writer's questions together
+    assert fold_of["fresh", "fresh-0"] != fold_of["fresh2", "fresh2-0"]
+    assert sorted(fold_of["offtopic", f"offtopic-{i}"] for i in range(10)) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
