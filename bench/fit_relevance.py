@@ -130,10 +130,10 @@ def folds_by_set(items: Sequence[tuple[str, EvalItem]], folds: int = FOLDS) -> d
 
     A set without an answerable question (the off-topic set) is dealt question by question instead. What
     it teaches, how a question outside the corpus looks, the shipped trees always learn, so trees fitted
-    without it describe no model that ships. Whole in one fold, its out-of-fold probabilities came from
-    trees that had seen only the few off-topic questions of whichever sets shared none of its fold: when
-    the regression set's (北京冬奥会在哪一年举办) fell into its fold as well, their median went from 0.06 to
-    0.44, and the fit chose a doubt threshold of 0.45 on them."""
+    without it describe no model that ships. Whole in one fold, it was predicted by trees that had seen none
+    of it, and when the regression set (北京冬奥会在哪一年举办 and the like) fell into the same fold, hardly an
+    off-topic question at all: its median out-of-fold probability went from 0.06 to 0.44, and the fit chose
+    a doubt threshold of 0.45 on it."""
     answerable_sets = {name for name, item in items if item.answerable}
     sizes = Counter(name for name, _ in items if name in answerable_sets)
     load = [0] * folds

@@ -174,7 +174,8 @@ _GENERAL_CLASSIFIERS = frozenset("个项类种条方")
 # Classifiers of people, which the sources and askers use for one another (多少名 / 十人 / 三位).
 _PEOPLE = "名人位"
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
-# 起 counts incidents (多少起纠纷) and 场 events; neither is a unit of any quantity (一起 is "together").
+# 起 counts incidents (多少起纠纷) and 场 events; both stay out of _UNITS, whose counts answer any number question
+# (一起 is "together").
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}起场]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
 _WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")
