@@ -121,6 +121,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # An age (多少岁, 年龄上限是多少, 对年龄有什么要求): so many years old, not any figure of the sentence.
     ("age", re.compile(r"年龄[^，,。？?]{0,6}(?:上限|下限|要求|限制|规定|条件|门槛|杠杠|多大|多少)|多少岁|几岁|多大岁数|岁数多大"
                        r"|(?i:\bhow old\b|\bage (?:limit|requirement|cap)s?\b)"), rf"{_NUM}\s*周?岁"),
+    # A phone number (热线号码是多少, 打哪个热线): digits to dial, which a sentence naming the hotline lacks.
+    ("phone", re.compile(r"号码|电话(?:是)?多少|热线(?:电话)?(?:是)?多少|哪个热线|(?i:\bphone number\b|\bhotline\b)"),
+     r"\d{3,}"),
     ("place", re.compile(
         r"哪个(?:省|市|县|城市|区|地区|小区|街道|社区|镇|乡|村|地方)|哪座城市|真实名称|真名"
         # several places by name (哪些城市, 哪几个街道), but not 哪些地方 / 哪些区域, mostly "which areas"
@@ -320,7 +323,7 @@ class Question:
     kind: str | None  # asks for measures, problems or effects: lines and sections of that kind rank higher
     phrases: tuple[str, ...]  # quoted words, or the whole of a keyword query: verbatim matches rank higher
     strict: bool  # typed or yes/no question: the answer sentence must hold the focus
-    cue: str | None  # answer type: year, date, percent, duration, age, place, person, number (None: open question)
+    cue: str | None  # answer type: year, date, percent, duration, age, phone, place, person, number (None: open question)
     need: re.Pattern[str] | None  # what an answer sentence must contain for that type
     # An English question's words -> the Chinese words the sources may write for each (empty: a
     # Chinese question, whose terms are matched as written).

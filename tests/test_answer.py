@@ -286,6 +286,9 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     # Incidents counted by 起 need that count: a share (下降40%) or 一起 (together) gives none.
     assert not cue_satisfied(analyse_question("调解前一年有多少起纠纷？", stats), "党员和居民一起调解,纠纷下降40%。")
     assert cue_satisfied(analyse_question("调解前一年有多少起纠纷？", stats), "全年调解纠纷120起。")
+    # A phone number is digits to dial, not a sentence naming the hotline.
+    assert not cue_satisfied(analyse_question("群众打的是哪个热线号码？", stats), "建立“接诉即办”机制,群众诉求快捷处理。")
+    assert cue_satisfied(analyse_question("群众打的是哪个热线号码？", stats), "群众可拨打12345热线反映诉求。")
     # An age is so many years old, not any figure.
     assert analyse_question("选书记对年龄有什么要求？", stats).cue == "age"
     assert not cue_satisfied(analyse_question("书记的年龄上限是多少？", stats), "选拔了50余名优秀书记。")
