@@ -174,8 +174,9 @@ _PLACE_UNIT = re.compile(r"(?:哪(?:个|些|几个)|叫什么)(省|市|县|小�
 _ENGLISH_PLACE_UNITS = {"province": "省", "city": "市", "county": "县", "district": "区"}
 # Classifiers that count things of any kind (几项功能: 四大功能), unlike 人, 元, 家 or 年.
 _GENERAL_CLASSIFIERS = frozenset("个项类种条方")
-# Classifiers of people, which the sources and askers use for one another (多少名 / 十人 / 三位).
-_PEOPLE = "名人位"
+# What a counted unit is written as in an answer, where not as asked: 多少钱 → …元; people by 名, 人 or 位
+# alike (多少名工作人员 → 不到十人); 起 (incidents) not after a bare 一, since 一起 is "together".
+_ANSWER_UNITS = {"钱": "元", "起": "(?<!一)起", **dict.fromkeys("名人位", "[名人位]")}
 # The classifier or noun a count question counts: 多少家, 几大(功能), 几级, 几个(会).
 # 起 counts incidents (多少起纠纷) and 场 events; both stay out of _UNITS, whose counts answer any number question
 # (一起 is "together").
@@ -490,12 +491,8 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
                 # 个, 项, 类, 种, 条, 方 are general classifiers: 几个工作人员 is answered by 不到十人, 几项功能 by
                 # 四大功能, so any counted thing will do (but not a bare 一: 统一, 进一步 count nothing). A list of
                 # names is no count: out of fold it answered more near-misses (由几个人组成) than questions.
-                if counted in _GENERAL_CLASSIFIERS:
-                    needs = rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]"
-                elif counted in _PEOPLE:  # 多少名工作人员 is answered by 不到十人
-                    needs = _counted(f"[{_PEOPLE}]")
-                else:
-                    needs = _counted({"钱": "元", "起": "(?<!一)起"}.get(counted, re.escape(counted)))
+                needs = (rf"{_COUNT}\s*[余多]?\s*[\u4e00-\u9fff]" if counted in _GENERAL_CLASSIFIERS
+                         else _counted(_ANSWER_UNITS.get(counted, re.escape(counted))))
             if name == "list":
                 numeral, classifier, quote, counted = asked.groups()
                 needs = _listing(" 一二三四五六七八九十".index(numeral.replace("两", "二")),
