@@ -143,7 +143,7 @@ def test_bench_killed_with_sigterm_stops_the_servers_it_started(tmp_path: Path) 
         _wait_for(bench, lambda: _children(tree, "serve"), "started its server", 600)
         servers = _children(tree, "serve")
         bench.send_signal(signal.SIGTERM)
-        assert bench.wait(timeout=60) == 130
+        assert bench.wait(timeout=60) == 130, log.read_text(encoding="utf-8")[-3000:]
         assert "Interrupted" in log.read_text(encoding="utf-8")
         _, alive = psutil.wait_procs(servers, timeout=30)
         assert alive == []
@@ -166,11 +166,11 @@ def test_a_job_killed_from_outside_is_named_after_its_progress_was_shown(tmp_pat
 
 def test_bench_stopped_during_a_baseline_build_keeps_the_figures_measured_before(tmp_path: Path) -> None:
     # At 100k the naive pipeline's build takes hours: stopping the run there must not throw away jiceng's.
-    with _bench_in_background(tmp_path, "--baseline", "naive", "--requests", "4") as (bench, tree, _):
+    with _bench_in_background(tmp_path, "--baseline", "naive", "--requests", "4") as (bench, tree, log):
         _wait_for(bench, lambda: _children(tree, "build-baseline"), "built its baseline", 900)
         build = _children(tree, "build-baseline")
         bench.send_signal(signal.SIGTERM)
-        assert bench.wait(timeout=60) == 130
+        assert bench.wait(timeout=60) == 130, log.read_text(encoding="utf-8")[-3000:]
         _, alive = psutil.wait_procs(build, timeout=30)
         assert alive == []  # a build that takes hours at 100k does not outlive the bench
     results = json.loads((tmp_path / "corpus" / "results.json").read_text(encoding="utf-8"))
