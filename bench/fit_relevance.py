@@ -398,13 +398,15 @@ def main() -> None:
     if args.thresholds:
         threshold, doubt_threshold = args.thresholds
         print(f"stored instead, as told: {threshold} and {doubt_threshold}")
-    sets = ", ".join(p.name for p in (args.set or DEFAULT_SETS))
+    read = args.set or DEFAULT_SETS
+    sets = ", ".join(p.name for p in read)
+    left_out = ", ".join(sorted(p.stem for p in read if p.stem in HELD_OUT))  # a held-out set it never read leaves nothing out
     stored = f" --thresholds {threshold:g} {doubt_threshold:g}" if args.thresholds else ""
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
     model = replace(model, threshold=float(threshold), doubt_threshold=float(doubt_threshold),
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
                               f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
-                              f"{stored}; every item of {sets} but the test splits of {', '.join(sorted(HELD_OUT))}")
+                              f"{stored}; every item of {sets}" + (f" but the test splits of {left_out}" if left_out else ""))
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     answered = ~refused_at(probability, doubted, threshold, doubt_threshold)
     for name in dict.fromkeys(names):
