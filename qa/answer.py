@@ -117,7 +117,9 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
     ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
      rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度|实时|即时"),
-    ("duration", re.compile(r"多久|多长时间|几天|几个月|几小时"), rf"{_NUM}\s*(?:分钟|小时|天|日|周|个月|月|年)"),
+    # How long, also as a count of time units (多少个小时之内, 几个工作日): so many hours or days, not any count.
+    ("duration", re.compile(rf"多久|多长时间|(?:多少|{_JI})\s*个?\s*(?:小时|钟头|分钟|工作日|天|周|星期|月)"),
+     rf"{_NUM}\s*(?:分钟|小时|个?工作日|天|日|周|个月|月|年)"),
     # An age (多少岁, 年龄上限是多少, 对年龄有什么要求): so many years old, not any figure of the sentence.
     ("age", re.compile(r"年龄[^，,。？?]{0,6}(?:上限|下限|要求|限制|规定|条件|门槛|杠杠|多大|多少)|多少岁|几岁|多大岁数|岁数多大"
                        r"|(?i:\bhow old\b|\bage (?:limit|requirement|cap)s?\b)"), rf"{_NUM}\s*周?岁"),
@@ -133,10 +135,20 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
         r"|(?i:\bwhich (?:province|city|county|district)\b)"
     ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:省|市|县|区){_NOT_A_PLACE_WORD}"),
     # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
+    # A school, a hospital or a bank is one by its name too (哪所高校: …大学, …党校); 哪些学校 asks which kinds.
     ("organisation", re.compile(
         r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
-        r"|(?i:\bwhich (?:department|organi[sz]ation|company|agency)\b)"
-    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委|政府|协会|大学|学院)"),
+        r"|哪(?:个|所|一所|几所)\s*(?:高校|大学|学校|党校|医院|银行)"
+        r"|(?i:\bwhich (?:specific |exact )?(?:department|organi[sz]ation|company|agency|school|universit(?:y|ies)"
+        r"|banks?|hospitals?)\b)"
+    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委"
+       r"|政府|协会|大学|学院|学校|党校|医院|银行)"),
+    # Which one platform, system or app (哪个平台, which blockchain platform): one by its name, which the sources
+    # write in quotes (“民呼我为”APP); 哪些平台 asks which kinds (政务平台、社会平台) and stays open.
+    ("platform", re.compile(
+        r"哪(?:个|款|一个)\s*(?:具体的?)?[\u4e00-\u9fff]{0,4}?(?:平台|系统|软件|小程序|APP|app)"
+        r"|(?i:\bwhich (?:specific |exact )?(?:\w+ )?(?:platform|vendor|app|software)\b)"
+    ), r"[“「『《][^”」』》]{2,}[”」』》]"),
     # Who leads (谁牵头, 由谁负责): the sentence names whoever leads (由社区党委牵头, 街道党工委牵头的…).
     ("agent", re.compile(r"谁(?:来)?(?:牵头|挑头|领头|带头|负责|发起|主导|主持)|由谁"
                          r"|(?i:^who (?:took the lead|led|leads|initiated|launched|organi[sz]ed|is responsible|was responsible)\b)"),
@@ -248,6 +260,9 @@ _ASKING = re.compile(
     r"多少|几[个位项家次名人天倍]?|哪一?年|哪些|哪个|哪家|哪位|哪里|什么时候|什么|怎么样|怎么办|怎么|怎样|如何|"
     r"为什么|何时|多久|多大|多长|是否|能否|可否|有没有|能不能|可不可以|谁"
 )
+# 对X有什么要求 / 限制 / 标准 asks the rule on X: X is the focus, as the rule's answer names it (桌数, 面积), not
+# the word for a rule, which any sentence that requires something holds.
+_RULE_WORDS = frozenset("要求 规定 标准 限制 上限 下限 条件 讲究 规矩 门槛 杠杠 硬杠杠 硬性 硬性规定 硬性要求".split())
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
@@ -257,7 +272,7 @@ _OPEN_QUESTION = re.compile(rf"{_WHAT.pattern}|多少|{_JI}")
 # weighs it with the rest (a sentence that holds the asked type and focus still answers such a question).
 _SPECIFIC = re.compile(r"具体|详细|确切|(?i:\b(?:specific(?:ally)?|exact(?:ly)?|precise(?:ly)?|in detail)\b)")
 # Words that name an answer type rather than a thing (比例 of 参与的比例涨到多少).
-_CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份|名字|名称|全称|全名")
+_CUE_WORD = re.compile(r"比例|占比|比率|百分比|数量|人数|规模|数字|数目|时间|日期|年份|年龄|岁数|名字|名称|全称|全名")
 # A question on two things asks each its own (A和B各起了什么作用, A跟B比, 一方面…另一方面): a distributive or
 # contrasting word, and the two things joined by a conjunction within one clause.
 _EACH = re.compile(r"各(?![类种地级方项个位界样])|分别|两(?:样|个|者|项|头|块|条|方面|拨|种|类|边|部分)|俩|一个.*一个|不一样|不同|区别|相比|比较|[跟和与同]\S*比")
@@ -532,8 +547,9 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
         return positions[-1][2] if yes_no else None
     if asking.group() in _OPEN_ASKING:  # 停车难是怎么解决的: 解决 is what is asked how, not a word the answer repeats
         return None
-    after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
-    before = [t for _, b, t in positions if b <= asking.start()]
+    ruled = "对" in text[: asking.start()]  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
+    after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2 and not (ruled and t in _RULE_WORDS)]
+    before = [t for _, b, t in positions if b <= asking.start() and not (ruled and t in _RULE_WORDS)]
     return after[0] if after else before[-1] if before else None
 
 

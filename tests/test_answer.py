@@ -289,6 +289,18 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     # A phone number is digits to dial, not a sentence naming the hotline.
     assert not cue_satisfied(analyse_question("群众打的是哪个热线号码？", stats), "建立“接诉即办”机制,群众诉求快捷处理。")
     assert cue_satisfied(analyse_question("群众打的是哪个热线号码？", stats), "群众可拨打12345热线反映诉求。")
+    # A count of hours or days asks how long: so many hours, not any count of things.
+    assert analyse_question("诉求要在多少个小时之内回复？", stats).cue == "duration"
+    assert not cue_satisfied(analyse_question("诉求要在多少个小时之内回复？", stats), "每个社区承担几十项任务。")
+    assert cue_satisfied(analyse_question("网格员几分钟就到了？", stats), "网格员5分钟内到场处理。")
+    # Which one school or platform asks for it by name, not the kind again; which ones (哪些平台) asks the kinds.
+    assert not cue_satisfied(analyse_question("课程是跟哪所高校合作的？", stats), "与高校、党校合作开发定制化课程。")
+    assert cue_satisfied(analyse_question("课程是跟哪所高校合作的？", stats), "与浙江大学合作开发课程。")
+    assert not cue_satisfied(analyse_question("积分记在哪个区块链平台上？", stats), "利用区块链技术记录党员积分。")
+    assert cue_satisfied(analyse_question("群众用哪个APP上报问题？", stats), "开发“民呼我为”APP,群众可随时拍照上传问题。")
+    assert analyse_question("党建平台要跟哪些平台打通？", stats).cue is None
+    # 对X有什么要求 asks the rule on X: X is what an answer must state, not the word for a rule.
+    assert analyse_question("议事厅对场地面积有什么要求？", stats).focus == "场地面积"
     # An age is so many years old, not any figure.
     assert analyse_question("选书记对年龄有什么要求？", stats).cue == "age"
     assert not cue_satisfied(analyse_question("书记的年龄上限是多少？", stats), "选拔了50余名优秀书记。")
