@@ -311,7 +311,8 @@ def test_filters_are_sent_and_the_old_answer_is_dimmed_while_loading(server, bro
     browser.find_element(By.ID, "ask-button").click()
     result = browser.find_element(By.ID, "result")
     WebDriverWait(browser, 5).until(lambda d: "loading" in result.get_attribute("class").split())
-    assert float(result.value_of_css_property("opacity")) < 1  # the previous answer, dimmed
+    # The previous answer, dimmed: it fades over 0.2 s, so read at once after the class is set it is still 1.
+    WebDriverWait(browser, 1, poll_frequency=0.05).until(lambda d: float(result.value_of_css_property("opacity")) < 1)
     assert browser.find_element(By.ID, "answer").text == before  # still there until the new one comes
     WebDriverWait(browser, 30).until(lambda d: "loading" not in result.get_attribute("class").split())
 
