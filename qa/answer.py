@@ -141,8 +141,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
         r"|哪(?:个|所|一所|几所)\s*(?:高校|大学|学校|党校|医院|银行)"
         r"|(?i:\bwhich (?:specific |exact )?(?:department|organi[sz]ation|company|agency|school|universit(?:y|ies)"
         r"|banks?|hospitals?)\b)"
-    ), rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委"
-       r"|政府|协会|大学|学院|学校|党校|医院|银行)"),
+    ), (rf"[\u4e00-\u9fff]{{2,}}{_NOT_A_NAME}(?:部(?![门分署位队件])|委(?![员托])|局(?![面部势限])|委员会|厅|公司|集团|党委|党工委"
+        r"|政府|协会|大学|学院|学校|党校|医院|银行)")),
     # Which one platform, system or app (哪个平台, which blockchain platform): one by its name, which the sources
     # write in quotes (“民呼我为”APP); 哪些平台 asks which kinds (政务平台、社会平台) and stays open.
     ("platform", re.compile(
@@ -262,7 +262,9 @@ _ASKING = re.compile(
 )
 # 对X有什么要求 / 限制 / 标准 asks the rule on X: X is the focus, as the rule's answer names it (桌数, 面积), not
 # the word for a rule, which any sentence that requires something holds.
-_RULE_WORDS = frozenset("要求 规定 标准 限制 上限 下限 条件 讲究 规矩 门槛 杠杠 硬杠杠 硬性 硬性规定 硬性要求".split())
+_RULE_WORDS = frozenset(
+    ["要求", "规定", "标准", "限制", "上限", "下限", "条件", "讲究", "规矩", "门槛", "杠杠", "硬杠杠", "硬性", "硬性规定", "硬性要求"]
+)
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
@@ -547,9 +549,10 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
         return positions[-1][2] if yes_no else None
     if asking.group() in _OPEN_ASKING:  # 停车难是怎么解决的: 解决 is what is asked how, not a word the answer repeats
         return None
-    ruled = "对" in text[: asking.start()]  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
-    after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2 and not (ruled and t in _RULE_WORDS)]
-    before = [t for _, b, t in positions if b <= asking.start() and not (ruled and t in _RULE_WORDS)]
+    if "对" in text[: asking.start()]:  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
+        positions = [(a, b, t) for a, b, t in positions if t not in _RULE_WORDS]
+    after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
+    before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
 
 
