@@ -247,6 +247,10 @@ _SENTENCE_KINDS = [
     # Purpose and cause markers of Chinese prose (为了, 旨在, 以便, 从而, 确保, 因为, 由于, 导致 …).
     ("reason", re.compile(r"为了|旨在|目的|以便|从而|确保|保障|有利于|因为|由于|导致|使得|意义在于")),
 ]
+# A line label that says what kind of text follows (对策:, 案例说明:, 具体做法:, 背景:) is the source's editing, not
+# the answer's first words; one that names the step or mechanism (网格化党建:, 智能预警:, 组织架构:) is what the line
+# is about, and a question may ask for it (“人在格中走”说的是哪种做法).
+_EDITORIAL_LABEL = re.compile(r"对策|建议|做法|方法|措施|路径|举措|应对|成效|成果|效果|难题|挑战|问题|困境|短板|背景|表现|说明|案例|实践|启示|经验")
 # A sentence opening with one of these leans on the sentence before it (同时,赋予… says "as well as" what?).
 _CONNECTIVE = re.compile(r"(?:同时|此外|另外|并且|而且|因此|所以|但是|但|然而|其中|对此|为此|这些|这一|这|该|此)[,，]?")
 _LABEL_KINDS = {
@@ -1059,7 +1063,7 @@ def standalone_span(span: Span, text: str) -> Span:
     """The sentence at ``span``, widened so it reads on its own, without a leading line label: a later
     sentence of a labelled line (对策:建立…机制。…同时,赋予…) is quoted from the label's sentence, which
     heads it, and one opening with a connective (同时, 此外, 因此, 该…) from the sentence before it; never
-    beyond its line. The label itself (对策:, 案例说明:) is the source's editing, not the answer's first words."""
+    beyond its line. An editorial label (对策:, 案例说明:, ``_EDITORIAL_LABEL``) is left out; a name (智能预警:) stays."""
     spans = document_sentences(text)
     line_start = text.rfind("\n", 0, span.start) + 1
     # The sentences of its line before it: from the first starting on the line to the last ending before it.
@@ -1072,7 +1076,7 @@ def standalone_span(span: Span, text: str) -> Span:
     while earlier and start > earlier[0] and _CONNECTIVE.match(text, start):
         start = max(a for a in earlier if a < start)
     label = LINE_LABEL.match(text, start, span.end)
-    if label and label.end() < span.end:
+    if label and label.end() < span.end and _EDITORIAL_LABEL.search(label.group(1)):
         start = label.end()
     return span._replace(start=start)
 

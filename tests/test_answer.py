@@ -20,9 +20,9 @@ from jiceng.qa.answer import (
     standalone_span,
     whole_twin_first,
 )
+from jiceng.qa.relevance import SentenceVectors, bundled_model
 from jiceng.qa.retrieval import to_passage
 from jiceng.settings import Settings
-from jiceng.qa.relevance import SentenceVectors, bundled_model
 from jiceng.text import normalize_for_match, normalize_question
 from jiceng.types import Document, Passage
 
@@ -388,10 +388,11 @@ def test_how_and_why_are_answered_by_a_measure_or_a_reason_not_by_the_sentence_r
 
 
 def test_a_what_for_question_is_answered_by_the_reason_stated_right_after_the_measure(corpus, ask):
-    # 交叉任职:鼓励…兼任居委会主任…。这确保了…话语权。: the reason leans on the measure, and is quoted with it.
+    # 交叉任职:鼓励…兼任居委会主任…。这确保了…话语权。: the reason leans on the measure, and is quoted with it,
+    # under the label that names the measure.
     what_for = ask("让社区书记兼任居委会主任是图什么？", "dangjian-chuangxin-shijian-lujing")
     first = what_for.citations[0].quote
-    assert "话语权" in first and first.startswith("鼓励社区党组织书记")
+    assert "话语权" in first and first.startswith("交叉任职:鼓励社区党组织书记")
     stats = corpus[2]
     # Why is asked by its own words, before a how-word later in the question; 不怎么 asks no how.
     assert analyse_question("为啥要引入项目化管理？老办法哪里不行？", stats).kind == "reason"
@@ -568,6 +569,10 @@ def test_a_sentence_is_widened_only_as_far_as_it_leans_and_never_beyond_its_line
     # A later sentence of a labelled line is quoted from its label's sentence, without the label itself.
     assert quote("落实经费。") == "建立制度。落实经费。"
     assert quote("做法:建立制度。") == "建立制度。"
+    # A label that names the step is what the line is about, and stays.
+    named = "- 智能预警:平台发现异常即推送社区。"
+    span = standalone_span(Span("d", 2, len(named)), named)
+    assert named[span.start : span.end] == "智能预警:平台发现异常即推送社区。"
 
 
 def test_a_salary_asked_in_english_needs_an_amount_of_money(answer_with):
