@@ -269,6 +269,8 @@ _ASKING = re.compile(
 _RULE_WORDS = frozenset(
     ["要求", "规定", "标准", "限制", "上限", "下限", "条件", "讲究", "规矩", "门槛", "杠杠", "硬杠杠", "硬性", "硬性规定", "硬性要求"]
 )
+# 对 (针对, 面对) as the preposition of 对X有什么要求, not the 对 of 对策, 对话, 对象, 对比, 对照, 绝对, 相对, 核对.
+_TOWARD = re.compile(r"(?<![绝相核])对(?![策话象比照])")
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
@@ -553,7 +555,7 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
         return positions[-1][2] if yes_no else None
     if asking.group() in _OPEN_ASKING:  # 停车难是怎么解决的: 解决 is what is asked how, not a word the answer repeats
         return None
-    if "对" in text[: asking.start()]:  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
+    if _TOWARD.search(text, 0, asking.start()):  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
         positions = [(a, b, t) for a, b, t in positions if t not in _RULE_WORDS]
     after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
     before = [t for _, b, t in positions if b <= asking.start()]

@@ -301,6 +301,8 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     assert analyse_question("党建平台要跟哪些平台打通？", stats).cue is None
     # 对X有什么要求 asks the rule on X: X is what an answer must state, not the word for a rule.
     assert analyse_question("议事厅对场地面积有什么要求？", stats).focus == "场地面积"
+    # The 对 of 对策 is no preposition: the rule word after the question word stays the focus.
+    assert analyse_question("对策部分有什么要求？", stats).focus == "要求"
     # An age is so many years old, not any figure.
     assert analyse_question("选书记对年龄有什么要求？", stats).cue == "age"
     assert not cue_satisfied(analyse_question("书记的年龄上限是多少？", stats), "选拔了50余名优秀书记。")
