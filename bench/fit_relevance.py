@@ -23,15 +23,18 @@ the answer. (Youden's J, the rule before, weighed them the other way round: with
 questions near-misses, a near-miss weighed three answerable ones, and each blind test split judged since
 refused more answerable questions than the fit expected.) A question with signs that the corpus is silent
 (``jiceng.qa.answer.doubts_the_corpus``) has a threshold of its own, chosen with the other the same way
-(``choose_thresholds``). Prints the threshold curve and each set's out-of-fold rates at the chosen
+(``choose_thresholds``). The questions whose probabilities are the question map's trees' (every candidate
+of the bundled corpus, below) get a pair of their own, chosen the same way on those questions alone: the
+two sets of trees give two scales. Prints the threshold curves and each set's out-of-fold rates at the chosen
 thresholds; ``--write`` stores the model in qa/relevance.json. The shipped pair is then guarded by the
-off-topic check set (evals/sets/offtopic_check.jsonl): if the written trees refuse under 0.85 of it on either
-index at the chosen pair, the lowest grid pair above that does is stored instead with ``--thresholds``
-(docs/answers.md gives the pair and why).
+off-topic check set (evals/sets/offtopic_check.jsonl): if the written trees refuse under 0.85 of it on an
+index at its chosen pair, the lowest grid pair above that does is stored instead, with ``--thresholds`` (the
+raw sources: plain probabilities) or ``--mapped-thresholds`` (the bundled corpus) (docs/answers.md gives the
+pairs and why).
 
-By default it reads the blind sets fresh to fresh19 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh19's dev split only; the model in qa/relevance.json
-was fitted so, with fresh18 whole), the whole regression
+By default it reads the blind sets fresh to fresh20 and dev21 to dev23 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh20's dev split only; the model in qa/relevance.json
+was fitted so, with fresh19 whole), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
 topic with the corpus, and answered 38 of those 150 with some sentence).
@@ -85,7 +88,7 @@ from jiceng.qa.relevance import (
 )
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("dev23", "dev22", "dev21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
 _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
                            baseline=0.0, depth=0, threshold=0.0)
@@ -196,6 +199,21 @@ def choose_thresholds(
             scored.append((near_miss_refusal - cost * false_refusal, float(t), float(doubt)))
     best = max(score for score, _, _ in scored)
     return min((t, doubt) for score, t, doubt in scored if score >= best - tolerance)
+
+
+def print_curve(
+    scale: str, doubt_threshold: float, probability: np.ndarray, right: np.ndarray, answerable: np.ndarray,
+    doubted: np.ndarray, sets: np.ndarray, off_topic: np.ndarray,
+) -> None:
+    """The out-of-fold refusal rates and first sentences right over ``THRESHOLDS``, the doubt threshold fixed."""
+    print(f"out of fold, {scale} probabilities, the doubt threshold at {doubt_threshold} ({int(doubted.sum())} "
+          "questions doubted):")
+    print("  threshold  answerable refused  unanswerable refused  first sentence right  (mean of the sets)")
+    for t in THRESHOLDS:
+        refused = refused_at(probability, doubted, t, doubt_threshold)
+        first = mean_over_sets(right & ~refused, answerable, sets)
+        false_refusal, near_miss_refusal = refusal_rates(refused, answerable, sets, off_topic)
+        print(f"  {t:.3f}     {false_refusal:.3f}              {near_miss_refusal:.3f}                {first:.3f}")
 
 
 def labels_of(item: EvalItem, scored: Sequence[Evidence]) -> np.ndarray:
@@ -328,12 +346,14 @@ def fit_relevance(
 def out_of_fold(
     asked: Sequence[Asked], first_index: Sequence[Asked], fold_of: dict[tuple[str, str], int],
     documents: frozenset[str] | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each question's best candidate out of fold, from a map and trees that never saw its fold: its
-    probability (0 where a qualifier makes the answerer abstain), whether it is right, and whether the
-    question needs the doubt threshold."""
+    probability (0 where a qualifier makes the answerer abstain), whether it is right, whether the
+    question needs the doubt threshold, and whether its probabilities are the map's trees' (every
+    candidate of a document the map covers: the other pair of thresholds)."""
     fold = [fold_of[q.set_name, q.item_id] for q in asked]
     probability, right, doubted = np.zeros(len(asked)), np.zeros(len(asked), bool), np.zeros(len(asked), bool)
+    mapped = np.zeros(len(asked), bool)
     for k in range(FOLDS):
         held = fit_relevance([q for q, f in zip(asked, fold) if f != k],
                              [q for q in first_index if fold_of[q.set_name, q.item_id] != k], documents)
@@ -344,7 +364,9 @@ def out_of_fold(
                 doubted[i] = doubts_the_corpus(q.question, bool(q.features[top, FEATURES.index("focus")]))
                 probability[i] = 0.0 if q.question.qualifiers else float(p[top])
                 right[i] = bool(q.right[top])
-    return probability, right, doubted
+                covered = q.covered_by(held.question_map)
+                mapped[i] = covered is not None and bool(covered.all())
+    return probability, right, doubted, mapped
 
 
 def main() -> None:
@@ -362,6 +384,8 @@ def main() -> None:
     parser.add_argument("--thresholds", nargs=2, type=float, metavar=("T", "DOUBT"),
                         help="store this threshold pair instead of the chosen one (recorded in the model's "
                              "fitted_on), when evidence beyond the out-of-fold curve decides it")
+    parser.add_argument("--mapped-thresholds", nargs=2, type=float, metavar=("T", "DOUBT"),
+                        help="the same for the questions whose probabilities are the question map's trees'")
     parser.add_argument("--write", action="store_true", help="write qa/relevance.json (and qa/question_map.npz)")
     args = parser.parse_args()
     settings = Settings()
@@ -376,7 +400,7 @@ def main() -> None:
     y = np.concatenate([q.right for q in asked])
     print(f"{len(y)} candidates, {int(y.sum())} positive, {len(model.feature)} trees, "
           f"question map: {f'rank {RANK}, {len(documents)} documents' if documents else 'none'}")
-    probability, right, doubted = out_of_fold(asked, per_index[0], fold_of, documents)
+    probability, right, doubted, mapped = out_of_fold(asked, per_index[0], fold_of, documents)
     answerable = np.array([q.answerable for q in asked])
     names = np.array([q.set_name for q in asked])
     off_topic_ids = {(name, item.id) for name, item in items if OFF_TOPIC in item.tags}
@@ -384,31 +408,40 @@ def main() -> None:
     # The targets let through three near-misses in twenty (0.15) for one answerable question in twenty
     # refused (0.05): a false refusal costs three missed near-misses.
     cost = (1 - args.near_miss_target) / args.false_refusal_target
-    threshold, doubt_threshold = choose_thresholds(probability, answerable, doubted, names, off_topic, cost,
-                                                   args.tolerance)
-    print(f"out of fold, the doubt threshold at {doubt_threshold} ({int(doubted.sum())} questions doubted):")
-    print("  threshold  answerable refused  unanswerable refused  first sentence right  (mean of the sets)")
-    for t in THRESHOLDS:
-        refused = refused_at(probability, doubted, t, doubt_threshold)
-        first = mean_over_sets(right & ~refused, answerable, names)
-        false_refusal, near_miss_refusal = refusal_rates(refused, answerable, names, off_topic)
-        print(f"  {t:.3f}     {false_refusal:.3f}              {near_miss_refusal:.3f}                {first:.3f}")
-    print(f"chosen thresholds {threshold} and, for doubted questions, {doubt_threshold} (the lowest pair whose "
-          f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best)")
-    if args.thresholds:
-        threshold, doubt_threshold = args.thresholds
-        print(f"stored instead, as told: {threshold} and {doubt_threshold}")
+    # The plain trees' probabilities and the map's trees' are two scales: a pair of thresholds each.
+    pairs = {}
+    for scale, mine, told in (("plain", ~mapped, args.thresholds), ("mapped", mapped, args.mapped_thresholds)):
+        if not mine.any():
+            continue
+        chosen = choose_thresholds(probability[mine], answerable[mine], doubted[mine], names[mine], off_topic[mine],
+                                   cost, args.tolerance)
+        print_curve(scale, chosen[1], probability[mine], right[mine], answerable[mine], doubted[mine], names[mine],
+                    off_topic[mine])
+        print(f"chosen {scale} thresholds {chosen[0]} and, for doubted questions, {chosen[1]} (the lowest pair whose "
+              f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best)")
+        if told:
+            chosen = tuple(told)
+            print(f"stored instead, as told: {chosen[0]} and {chosen[1]}")
+        pairs[scale] = chosen
     read = args.set or DEFAULT_SETS
     sets = ", ".join(p.name for p in read)
     left_out = ", ".join(sorted(p.stem for p in read if p.stem in HELD_OUT))  # a held-out set it never read leaves nothing out
-    stored = f" --thresholds {threshold:g} {doubt_threshold:g}" if args.thresholds else ""
+    stored = "".join(f" --{flag} {told[0]:g} {told[1]:g}" for flag, told in
+                     (("thresholds", args.thresholds), ("mapped-thresholds", args.mapped_thresholds)) if told)
     data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
-    model = replace(model, threshold=float(threshold), doubt_threshold=float(doubt_threshold),
+    plain = pairs.get("plain", pairs.get("mapped"))
+    model = replace(model, threshold=float(plain[0]), doubt_threshold=float(plain[1]),
+                    mapped_threshold=float(pairs["mapped"][0]) if "mapped" in pairs else None,
+                    mapped_doubt_threshold=float(pairs["mapped"][1]) if "mapped" in pairs else None,
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
                               f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
                               f"{stored}; every item of {sets}" + (f" but the test splits of {left_out}" if left_out else ""))
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
-    answered = ~refused_at(probability, doubted, threshold, doubt_threshold)
+    refused = np.zeros(len(asked), bool)
+    for scale, mine in (("plain", ~mapped), ("mapped", mapped)):
+        if scale in pairs:
+            refused[mine] = refused_at(probability[mine], doubted[mine], *pairs[scale])
+    answered = ~refused
     for name in dict.fromkeys(names):
         mine = names == name
         a, u = mine & answerable, mine & ~answerable

@@ -723,6 +723,7 @@ class Evidence:
     # How far each score is below the question's best candidate's: scores shift from question to question.
     gaps: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cosine, bare cosine, coverage, context
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
+    mapped: bool = False  # that probability is the question map's trees' (``RelevanceModel.probability``)
 
     @property
     def features(self) -> dict[str, float]:
@@ -885,7 +886,8 @@ def score_relevance(
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
-    scored = [replace(e, probability=float(p)) for e, p in zip(scored, probability)]
+    mapped = covered is not None and bool(covered.all())
+    scored = [replace(e, probability=float(p), mapped=mapped) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 
 
@@ -924,7 +926,8 @@ def abstains(question: Question, ranked: Sequence[Evidence], model: RelevanceMod
     if not ranked or question.qualifiers:
         return True
     best = ranked[0]
-    return best.probability < (model.doubt_threshold if doubts_the_corpus(question, best.focus_ok) else model.threshold)
+    threshold, doubt_threshold = model.thresholds(best.mapped)
+    return best.probability < (doubt_threshold if doubts_the_corpus(question, best.focus_ok) else threshold)
 
 
 def whole_twin_first(ranked: Sequence[Evidence]) -> list[Evidence]:
@@ -1212,7 +1215,7 @@ def answer_extractive(
         )
     doubted = doubts_the_corpus(analysed, ranked[0].focus_ok)
     ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
-    sides = sides_alone(analysed, ranked, rank, model.threshold)
+    sides = sides_alone(analysed, ranked, rank, model.thresholds(ranked[0].mapped)[0])
     chosen = select_evidence(analysed, ranked, documents, max_sentences, sides)
     numbered = answers_in_steps(analysed, ranked[0])
     text, citations = format_answer(quote_spans(chosen, documents), documents, numbered=numbered)

@@ -459,11 +459,9 @@ def test_a_how_question_on_one_step_leads_with_it_and_one_on_the_whole_case_keep
     assert whole.answer.startswith("1. ") and len(starts) > 1 and starts == sorted(starts)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known loss: the question map puts the 对策 step (微项目) first among the sentences, but how sure the "
-    "answer is stays the plain trees' (far under the fitted threshold), so it is refused; before the map "
-    "it was answered with the 表现: line (the problem restated). Strict, so the test fails once this passes"))
 def test_a_how_question_in_everyday_words_is_answered_by_the_measure_not_the_problem(corpus, ask):
+    # The question map puts the 对策 step (微项目) first; with the plain trees' probabilities it was refused
+    # (how sure stayed theirs), and before the map it was answered with the 表现: line (the problem restated).
     answer = ask("群众不爱来参加党组织的活动，咋办？", "dangjian-chuangxin-tiaozhan-yingdui")
     assert not answer.abstained
     assert "微项目" in answer.citations[0].quote

@@ -1,5 +1,6 @@
 """The question map (``bench.fit_relevance.fit_question_map``, ``jiceng.qa.relevance.QuestionMap``): what it
-learns, and that it reorders only the candidates of the documents it was fitted on, among themselves."""
+learns, that it reorders only the candidates of the documents it was fitted on, among themselves, and that
+a question whose candidates it all covers is scored by its trees, on their own thresholds."""
 
 from dataclasses import replace
 
@@ -70,14 +71,26 @@ def test_the_maps_trees_order_the_covered_candidates_among_themselves_and_leave_
     assert p[lead] == p[:3].max() and plain[lead] < plain[:3].max()  # the map's choice leads, not the plain one
 
 
+def test_when_the_map_covers_every_candidate_their_probabilities_are_its_trees_on_their_own_thresholds():
+    rng = np.random.default_rng(4)
+    question = _asked(rng, np.eye(DIM), digests=("fitted",) * 5)
+    model = replace(_model(QuestionMap(u=np.zeros((DIM, 1)), v=np.zeros((DIM, 1)), documents=frozenset({"fitted"}))),
+                    doubt_threshold=0.4, mapped_threshold=0.6, mapped_doubt_threshold=0.7)
+    by_map = model.mapped.probability(question.features_under(model.question_map))
+    np.testing.assert_allclose(question.probability(model), by_map)  # not the plain trees' values reordered
+    assert model.thresholds(mapped=True) == (0.6, 0.7) and model.thresholds(mapped=False) == (0.3, 0.4)
+    assert replace(model, mapped_threshold=None).thresholds(mapped=True) == (0.3, 0.4)  # fitted before: one pair
+
+
 def test_the_map_is_stored_as_plain_arrays_and_its_trees_with_the_rest():
     rng = np.random.default_rng(2)
     question_map = QuestionMap(u=rng.normal(size=(DIM, 2)), v=rng.normal(size=(DIM, 2)), documents=frozenset({"a", "b"}))
     loaded = QuestionMap.from_npz(question_map.to_npz())  # np.load with allow_pickle=False
     assert np.allclose(loaded.u, question_map.u) and loaded.documents == question_map.documents
     assert loaded.digest() == question_map.digest()
-    model = _model(question_map)
+    model = replace(_model(question_map), mapped_threshold=0.45, mapped_doubt_threshold=0.5)
     reloaded = RelevanceModel.from_json(model.to_json(), loaded)
+    assert reloaded.thresholds(mapped=True) == (0.45, 0.5)
     rows = rng.random((4, len(FEATURES)))
     covered = np.array([True, False, True, True])
     np.testing.assert_allclose(reloaded.probability(rows, covered, rows[covered]),
