@@ -54,7 +54,7 @@ SCORED_GAPS = ("cosine_gap", "bare_gap", "coverage_gap", "context_gap")
 # What the question map's trees read after ``FEATURES`` under the map (``mapped_features``): the plain cosines
 # and their gaps, how close a sentence is to the question as asked. The map pulls every question toward what
 # this text is asked about; with its cosines alone, its trees were sure of off-topic questions (P up to .93 on
-# the off-topic check, against .88 for the plain trees).
+# the off-topic check, whose guard then wanted a threshold near .43; with them, .25).
 PLAIN_UNDER_MAP = ("plain_cosine", "plain_bare_cosine", "plain_cosine_gap", "plain_bare_gap")
 
 
@@ -88,9 +88,9 @@ class RelevanceModel:
     # probabilities are the map's trees' own (``probability``), a scale of its own. None: the pair above.
     mapped_threshold: float | None = None
     mapped_doubt_threshold: float | None = None
-    # A question map and the trees fitted on its cosines: they order the candidates of the documents the
-    # map covers (the bundled corpus) among themselves. How sure the answer is, and how those candidates
-    # compare with a user's own, stay the trees' above.
+    # A question map and the trees fitted on its cosines: they score the candidates of the documents the
+    # map covers (the bundled corpus) when a question has no others, and else only order them among
+    # themselves (``probability``).
     question_map: QuestionMap | None = None
     mapped: RelevanceModel | None = None
 
@@ -100,10 +100,10 @@ class RelevanceModel:
         """P(sentence answers the question) for each row of ``features`` (columns as ``FEATURES``).
 
         When every row is ``covered``, the probabilities are the map's trees' over ``mapped_rows`` (the
-        rows' features under the map, ``mapped_features()``): out of fold on the bundled corpus, refusing
-        about as many near-misses as the plain trees' probabilities did (.912 against .908, mean of the
-        sets), they refused .030 of the answerable questions instead of .042, and a right sentence was
-        answered first .901 of the time instead of .888.
+        rows' features under the map, ``mapped_features()``): out of fold on the bundled corpus, at the
+        shipped thresholds of each, they refused .021 of the answerable questions instead of .042, .900 of
+        the near-misses instead of .908, and a right sentence was answered first .908 of the time instead
+        of .888 (mean of the sets; docs/evaluation.md).
         When only some rows are covered, those are reordered by the map's trees: the best of them by the
         map's trees gets the highest of their plain probabilities, and so on. The map's trees were fitted
         on questions about the bundled corpus only: taken as they are beside a user's own file, their
