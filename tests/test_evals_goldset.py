@@ -59,7 +59,7 @@ FROZEN_TEST_SPLITS = {
     "fresh17": "761c0ef0f11c4fb01aa282befc3fbbbf3d22d19c",  # looked at once on 2026-12-05 00:15 UTC: used up
     "fresh18": "f5fd2c8e8634180db471e70bf38424c5044901a0",  # looked at once on 2026-12-05 02:56 UTC: used up
     "fresh19": "0f363fff11a89bf344c920bc097f245f71cdab4b",  # looked at once on 2026-12-05 04:37 UTC: used up
-    "fresh20": "2841fd58f365457f258a4bc23d26341e15aedfaf",
+    "fresh20": "2841fd58f365457f258a4bc23d26341e15aedfaf",  # looked at once on 2026-12-05 08:21 UTC: used up
     "fresh21": "c07b9775616a04047981d8068dd49436acb85435",
 }
 
@@ -91,7 +91,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh20.jsonl"
+    assert default_set_path().name == "fresh21.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
