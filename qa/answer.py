@@ -118,7 +118,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
      rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度|实时|即时"),
     # How long, also as a count of time units (多少个小时之内, 几个工作日): so many hours or days, not any count.
-    ("duration", re.compile(rf"多久|多长时间|(?:多少|{_JI})\s*个?\s*(?:小时|钟头|分钟|工作日|天|周|星期|月)"),
+    # Negated, 多久 tells how soon, it asks nothing (干不了多久就走了, 没多久): the question is elsewhere.
+    ("duration", re.compile(rf"(?<!不了)(?<![没不])多久|多长时间|(?:多少|{_JI})\s*个?\s*(?:小时|钟头|分钟|工作日|天|周|星期|月)"),
      rf"{_NUM}\s*(?:分钟|小时|个?工作日|天|日|周|个月|月|年)"),
     # An age (多少岁, 年龄上限是多少, 对年龄有什么要求): so many years old, not any figure of the sentence.
     ("age", re.compile(r"年龄[^，,。？?]{0,6}(?:上限|下限|要求|限制|规定|条件|门槛|杠杠|多大|多少)|多少岁|几岁|多大岁数|岁数多大"

@@ -293,6 +293,10 @@ def test_which_ones_asks_for_a_list_and_how_many_of_a_classifier_for_that_count(
     assert analyse_question("诉求要在多少个小时之内回复？", stats).cue == "duration"
     assert not cue_satisfied(analyse_question("诉求要在多少个小时之内回复？", stats), "每个社区承担几十项任务。")
     assert cue_satisfied(analyse_question("网格员几分钟就到了？", stats), "网格员5分钟内到场处理。")
+    # Negated, 多久 says how soon something happened; the question asks something else (why they leave).
+    assert analyse_question("新来的网格员干不了多久就辞职，原因是什么？", stats).cue is None
+    assert analyse_question("志愿队成立没多久就散了，问题出在哪？", stats).cue is None
+    assert analyse_question("事情反映上去多久能办好？", stats).cue == "duration"
     # Which one school or platform asks for it by name, not the kind again; which ones (哪些平台) asks the kinds.
     assert not cue_satisfied(analyse_question("课程是跟哪所高校合作的？", stats), "与高校、党校合作开发定制化课程。")
     assert cue_satisfied(analyse_question("课程是跟哪所高校合作的？", stats), "与浙江大学合作开发课程。")
