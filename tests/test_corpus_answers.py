@@ -42,11 +42,11 @@ def test_a_thing_the_sources_never_name_is_abstained_on_though_the_rest_is_there
 
 
 def test_questions_outside_the_corpus_are_refused_as_often_as_the_target_asks(service):
-    # Public services, daily life, money, general knowledge, chit-chat: 80 questions written blind that
+    # Public services, daily life, money, general knowledge, chit-chat: 78 questions written blind that
     # neither a fit nor a choice of threshold read, refused at least as often as the near-miss target
     # asks (0.85). Before the relevance model learnt from off-topic questions, it quoted some 做法 line
     # for two of five such how-to questions; each new fit answers a few, P near the threshold.
-    items = load_eval_set(REPO / "evals" / "sets" / "offtopic_check2.jsonl")
+    items = load_eval_set(REPO / "evals" / "sets" / "offtopic_check3.jsonl")
     answered = [item.question for item in items if not service.ask(item.question).abstained]
     assert len(answered) <= 0.15 * len(items), answered
 
