@@ -84,6 +84,7 @@ from jiceng.qa.relevance import (
     RelevanceModel,
     feature_rows,
     mapped_features,
+    scored_by_map,
     text_digest,
 )
 from jiceng.settings import Settings
@@ -369,8 +370,7 @@ def out_of_fold(
                 doubted[i] = doubts_the_corpus(q.question, bool(q.features[top, FEATURES.index("focus")]))
                 probability[i] = 0.0 if q.question.qualifiers else float(p[top])
                 right[i] = bool(q.right[top])
-                covered = q.covered_by(held.question_map)
-                mapped[i] = covered is not None and bool(covered.all())
+                mapped[i] = scored_by_map(q.covered_by(held.question_map))
     return probability, right, doubted, mapped
 
 
@@ -415,6 +415,7 @@ def main() -> None:
     cost = (1 - args.near_miss_target) / args.false_refusal_target
     # The plain trees' probabilities and the map's trees' are two scales: a pair of thresholds each.
     pairs = {}
+    refused = np.zeros(len(asked), bool)
     for scale, mine, told in (("plain", ~mapped, args.thresholds), ("mapped", mapped, args.mapped_thresholds)):
         if not mine.any():
             continue
@@ -428,6 +429,7 @@ def main() -> None:
             chosen = tuple(told)
             print(f"stored instead, as told: {chosen[0]} and {chosen[1]}")
         pairs[scale] = chosen
+        refused[mine] = refused_at(probability[mine], doubted[mine], *chosen)
     read = args.set or DEFAULT_SETS
     sets = ", ".join(p.name for p in read)
     left_out = ", ".join(sorted(p.stem for p in read if p.stem in HELD_OUT))  # a held-out set it never read leaves nothing out
@@ -442,10 +444,6 @@ def main() -> None:
                               f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
                               f"{stored}; every item of {sets}" + (f" but the test splits of {left_out}" if left_out else ""))
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
-    refused = np.zeros(len(asked), bool)
-    for scale, mine in (("plain", ~mapped), ("mapped", mapped)):
-        if scale in pairs:
-            refused[mine] = refused_at(probability[mine], doubted[mine], *pairs[scale])
     answered = ~refused
     for name in dict.fromkeys(names):
         mine = names == name

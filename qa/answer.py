@@ -27,7 +27,7 @@ import numpy as np
 from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_texts
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.qa.relevance import RelevanceModel, feature_rows, relevance_scores, text_digest
+from jiceng.qa.relevance import RelevanceModel, feature_rows, relevance_scores, scored_by_map, text_digest
 from jiceng.text import (
     LINE_LABEL,
     answer_spans,
@@ -887,7 +887,7 @@ def score_relevance(
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
-    mapped = covered is not None and bool(covered.all())
+    mapped = scored_by_map(covered)
     scored = [replace(e, probability=float(p), mapped=mapped) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
 
