@@ -33,8 +33,8 @@ raw sources: plain probabilities) or ``--mapped-thresholds`` (the bundled corpus
 pairs and why).
 
 By default it reads the blind sets fresh to fresh21 and dev21 to dev26 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh21's dev split only; the model in qa/relevance.json
-was fitted on fresh19 whole and fresh20's dev split, before fresh21 was written), the whole regression
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh21's dev split only, and nothing of fresh22, held out
+whole until fresh21's look), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
 topic with the corpus, and answered 38 of those 150 with some sentence).

@@ -721,6 +721,11 @@ class Evidence:
     unknown_share: float = 0.0  # of the question's terms, in words the corpus never uses (``Question``)
     cosine: float = 0.0  # the model's question-sentence similarity, the sentence in its context
     bare_cosine: float = 0.0  # the same for the sentence alone
+    # The bare cosine of the candidate just before it in its document (``sentences_before``; 0: none), and how far
+    # that is below the question's best (-1: none). A question that restates a problem or a setting in its own
+    # words (三家各管各的，这咋理顺) is closest to the sentence that states it, and answered by the one after it.
+    before_cosine: float = 0.0
+    before_gap: float = -1.0
     # How far each score is below the question's best candidate's: scores shift from question to question.
     gaps: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cosine, bare cosine, coverage, context
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
@@ -733,6 +738,8 @@ class Evidence:
             "cosine_gap": self.gaps[0],
             "bare_cosine": self.bare_cosine,
             "bare_gap": self.gaps[1],
+            "before_cosine": self.before_cosine,
+            "before_gap": self.before_gap,
             "coverage": self.sentence_coverage,
             "coverage_gap": self.gaps[2],
             "context": self.context_coverage,
@@ -882,14 +889,36 @@ def score_relevance(
     in_context, alone = candidate_vectors(candidates, sentence_vectors, documents)
     scores, gaps = relevance_scores(question_vector, in_context, alone, [e.sentence_coverage for e in candidates],
                                     [e.context_coverage for e in candidates])
-    scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap))
-              for e, score, gap in zip(candidates, scores, gaps)]
+    bare = scores[:, 1]
+    before = [max((float(bare[j]) for j in ahead), default=None) for ahead in sentences_before(candidates, documents)]
+    scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap),
+                      before_cosine=b or 0.0, before_gap=-1.0 if b is None else b - float(bare.max()))
+              for e, score, gap, b in zip(candidates, scores, gaps, before)]
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
     mapped = scored_by_map(covered)
     scored = [replace(e, probability=float(p), mapped=mapped) for e, p in zip(scored, probability)]
     return sorted(scored, key=lambda e: (-e.probability, e.passage_rank, e.span.start))
+
+
+# What may stand between two sentences that follow each other: blanks, a list item's marker or number (- , 2. , 、).
+_BETWEEN_SENTENCES = re.compile(r"[\s\-*•\d.、]{0,8}")
+
+
+def sentences_before(candidates: Sequence[Evidence], documents: Mapping[str, Document]) -> list[list[int]]:
+    """For each candidate, the candidates that end just before it in its document, nothing but
+    ``_BETWEEN_SENTENCES`` between (a heading, the sentence before, the list item before)."""
+    ending: dict[tuple[str, int], list[int]] = {}
+    for i, e in enumerate(candidates):
+        ending.setdefault((e.span.doc_id, e.span.end), []).append(i)
+    before = []
+    for e in candidates:
+        doc_id, start = e.span.doc_id, e.span.start
+        text = documents[doc_id].text
+        before.append([j for gap in range(9) for j in ending.get((doc_id, start - gap), ())
+                       if _BETWEEN_SENTENCES.fullmatch(text, start - gap, start)])
+    return before
 
 
 def candidate_vectors(
