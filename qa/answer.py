@@ -102,8 +102,8 @@ _NOT_A_NAME = "".join(f"(?<!{w})" for w in _GENERIC_BEFORE_A_NAME.split())
 # A place unit that opens another word is none: 区块链, 区域, 市场, 市民, 县域, 省份.
 _NOT_A_PLACE_WORD = "(?![块域场民份级])"
 _WHAT_IS_THE = r"\bwhat(?: is|'s| was| are| were) the (?:\w+ )?"
-# What asks a name (叫什么, 名字, 全称): of a thing, a person or a place (``_names_a_thing`` tells which).
-_ASKS_A_NAME = re.compile(r"叫什么|名字|名称|全称|全名")
+# What asks a name (叫什么, 叫个啥, 名字, 全称): of a thing, a person or a place (``_names_a_thing`` tells which).
+_ASKS_A_NAME = re.compile(r"叫个?什么|名字|名称|全称|全名")
 # Answer types a question asks for, tried in order: (cue name, question pattern, what the answer
 # sentence must then contain). A year is concrete (the sources' anonymised "xx年" is no answer),
 # a place is named (not "xx县"); person names never occur in the sources, so "是谁/叫什么名字" of a
@@ -111,6 +111,11 @@ _ASKS_A_NAME = re.compile(r"叫什么|名字|名称|全称|全名")
 _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
     # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
+    # A time of day (几点到几点, 几点开门, 哪个时段, what time): a clock time or a part of the day, which a sentence
+    # naming the arrangement (优惠停车时段) lacks. Before the date: 什么时间段 is no date. 哪几点/这几点 are points made.
+    ("clock", re.compile(r"(?<![哪那这的好么])几点(?:钟|到|至|开|关|起|前|后|以前|以后|之前|之后|结束|为止|上班|下班)"
+                         r"|(?:哪个|什么|哪一个?)\s*(?:时间段|时段)|(?i:\bwhat time\b|\bopening hours\b)"),
+     r"\d{1,2}\s*(?:[:：]\d{2}|点|时(?![间期代候段]))|上午|中午|下午|晚上|夜间|凌晨"),
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
@@ -139,6 +144,8 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # A school, a hospital or a bank is one by its name too (哪所高校: …大学, …党校); 哪些学校 asks which kinds.
     ("organisation", re.compile(
         r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
+        # 开发单位是谁, 承建的公司是哪家: who, asked of a body, is a body
+        r"|(?:单位|部门|公司|机构|企业|厂家|厂商)(?:又|到底|究竟)?是(?:谁|哪)"
         r"|哪(?:个|所|一所|几所)\s*(?:高校|大学|学校|党校|医院|银行)"
         r"|(?i:\bwhich (?:specific |exact )?(?:department|organi[sz]ation|company|agency|school|universit(?:y|ies)"
         r"|banks?|hospitals?)\b)"

@@ -242,6 +242,13 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
     assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
     assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
+    # A time of day needs a clock time or a part of the day, not the word for the arrangement.
+    assert not answered_type("员工停车的优惠时段是几点到几点？", "为楼宇员工提供优惠停车时段。")
+    assert answered_type("驿站每天几点开门？", "驿站每天早上8点开门。")
+    assert analyse_question("会议精神归纳起来是哪几点？", stats).cue != "clock"  # points made, not a time
+    assert not answered_type("那个小程序的开发单位是谁？", "通过“京心相助”等小程序,对信息进行筛查比对。")  # a body, asked as who
+    assert answered_type("省里新设的那个机构叫个啥？", "xx省成立了“中共xx省委社会建设委员会”,")
+    assert not answered_type("省里新设的那个机构叫个啥？", "xx省成立了社会建设委员会。")
     # How much of a question is in words the sources never use: an off-topic question is mostly such words.
     assert analyse_question("明天天气怎么样，要带伞吗？", stats).unknown_share > 0.5
     assert analyse_question("功德银行的积分怎么兑换？", stats).unknown_share == 0
