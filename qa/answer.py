@@ -110,12 +110,12 @@ _ASKS_A_NAME = re.compile(r"叫个?什么|名字|名称|全称|全名")
 # person can only be abstained on, unless a sentence really names someone.
 _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("year", re.compile(r"哪一?年|年份|什么年代|(?i:\b(?:which|what) year\b)"), r"\d{2,4}\s*年|[〇零一二三四五六七八九]{4}\s*年"),
-    # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
     # A time of day (几点到几点, 几点开门, 哪个时段, what time): a clock time or a part of the day, which a sentence
     # naming the arrangement (优惠停车时段) lacks. Before the date: 什么时间段 is no date. 哪几点/这几点 are points made.
     ("clock", re.compile(r"(?<![哪那这的好么])几点(?:钟|到|至|开|关|起|前|后|以前|以后|之前|之后|结束|为止|上班|下班)"
                          r"|(?:哪个|什么|哪一个?)\s*(?:时间段|时段)|(?i:\bwhat time\b|\bopening hours\b)"),
      r"\d{1,2}\s*(?:[:：]\d{2}|点|时(?![间期代候段]))|上午|中午|下午|晚上|夜间|凌晨"),
+    # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
     ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
