@@ -25,16 +25,19 @@ refused more answerable questions than the fit expected.) A question with signs 
 (``jiceng.qa.answer.doubts_the_corpus``) has a threshold of its own, chosen with the other the same way
 (``choose_thresholds``). The questions whose probabilities are the question map's trees' (every candidate
 of the bundled corpus, below) get a pair of their own, chosen the same way on those questions alone: the
-two sets of trees give two scales. Prints the threshold curves and each set's out-of-fold rates at the chosen
-thresholds; ``--write`` stores the model in qa/relevance.json. The shipped pair is then guarded by the
-off-topic check set (evals/sets/offtopic_check.jsonl): if the written trees refuse under 0.85 of it on an
-index at its chosen pair, the lowest grid pair above that does is stored instead, with ``--thresholds`` (the
-raw sources: plain probabilities) or ``--mapped-thresholds`` (the bundled corpus) (docs/answers.md gives the
-pairs and why).
+two sets of trees give two scales. The pairs are then guarded by the off-topic check set
+(evals/sets/offtopic_check.jsonl, no dev set: ``--guard-set``): it is asked of every ``--data-dir`` and
+``--guard-data-dir`` index, and each scale's pair is chosen among the pairs whose fitted trees refuse at
+least 0.85 of its questions on every one of them (``refuses_the_check``; of all pairs when none does). The
+out-of-fold curve is flat near its best, and the lowest pair of a flat curve answered off-topic how-tos on
+a small index (如何申请护照 on four pages); read by hand afterwards, the guard moved five earlier fits' pairs
+up.
+Prints the threshold curves, what the guard did and each set's out-of-fold rates at the stored thresholds;
+``--write`` stores the model in qa/relevance.json (docs/answers.md gives the pairs and why).
 
 By default it reads the blind sets fresh to fresh22 and dev21 to dev26 (a test split held out in
 ``jiceng.evals.goldset.HELD_OUT`` is never read: fresh22's dev split only; the model in qa/relevance.json
-was fitted on fresh20 whole and fresh21's dev split, before fresh21's look), the whole regression
+was fitted on fresh21 whole and fresh22's dev split, before fresh22's look), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
 topic with the corpus, and answered 38 of those 150 with some sentence).
@@ -55,8 +58,9 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +106,7 @@ FOLDS = 5
 THRESHOLDS = np.round(np.arange(0.05, 1.0, 0.025), 3)
 NEVER = 1.01  # a doubt threshold no probability reaches: doubted questions are always refused
 OFF_TOPIC = "off-topic"  # the tag of a question the corpus does not touch (evals/sets/offtopic.jsonl)
+GUARD_FLOOR = 0.85  # the share of the off-topic check a stored pair refuses on every guard index (the near-miss target)
 # The question map: its rank, full-batch Adam steps and softmax temperature. Out of fold on 5,499 dev questions
 # (bundled corpus, map and trees refitted without each fold), the right sentence came first for .912 of the
 # answerable ones at rank 32 and 200 steps (the values bench.question_adapter first measured), .922 at 32 and
@@ -190,21 +195,40 @@ def refusal_rates(
 
 def choose_thresholds(
     probability: np.ndarray, answerable: np.ndarray, doubted: np.ndarray, sets: np.ndarray, off_topic: np.ndarray,
-    cost: float, tolerance: float,
+    cost: float, tolerance: float, allowed: Callable[[float, float], bool] = lambda threshold, doubt: True,
 ) -> tuple[float, float]:
     """The threshold and the doubt threshold (for ``doubted`` questions; above 1: always refused) from
     each question's best probability: the pair with the most unanswerable questions refused less ``cost``
     times the answerable ones refused (``refusal_rates``); pairs within ``tolerance`` of the best count as
     equal, and the lowest threshold, then the lowest doubt threshold, is taken: a refusal costs the asker
-    the answer."""
+    the answer. Only ``allowed`` pairs are chosen from (the guard's, ``refuses_the_check``), all when none is."""
     scored = []
     for t in THRESHOLDS:
         for doubt in (*(d for d in THRESHOLDS if d >= t), NEVER):
             refused = refused_at(probability, doubted, t, doubt)
             false_refusal, near_miss_refusal = refusal_rates(refused, answerable, sets, off_topic)
             scored.append((near_miss_refusal - cost * false_refusal, float(t), float(doubt)))
+    scored = [(score, t, doubt) for score, t, doubt in scored if allowed(t, doubt)] or scored
     best = max(score for score, _, _ in scored)
     return min((t, doubt) for score, t, doubt in scored if score >= best - tolerance)
+
+
+def refused_per_index(
+    probability: np.ndarray, doubted: np.ndarray, index: np.ndarray, threshold: float, doubt_threshold: float
+) -> dict[int, float]:
+    """The share of the off-topic check questions asked of each index (``index``: which one each was asked
+    of) that a pair refuses, from their best probabilities."""
+    refused = refused_at(probability, doubted, threshold, doubt_threshold)
+    return {int(i): float(refused[index == i].mean()) for i in np.unique(index)}
+
+
+def refuses_the_check(
+    probability: np.ndarray, doubted: np.ndarray, index: np.ndarray, threshold: float, doubt_threshold: float,
+    floor: float = GUARD_FLOOR,
+) -> bool:
+    """Whether a pair refuses at least ``floor`` of the off-topic check questions asked of every index."""
+    shares = refused_per_index(probability, doubted, index, threshold, doubt_threshold)
+    return all(share >= floor for share in shares.values())
 
 
 def print_curve(
@@ -256,6 +280,18 @@ class Asked:
     def probability(self, model: RelevanceModel) -> np.ndarray:
         """Each candidate's probability under ``model``, as the answerer computes it."""
         return model.score(self.features, self.vector, self.in_context, self.alone, self.covered_by(model.question_map))
+
+
+def best_candidate(q: Asked, model: RelevanceModel) -> tuple[float, bool, bool, bool]:
+    """``q``'s best candidate under ``model``: its probability (0 where a qualifier makes the answerer
+    abstain), whether it is right, whether the question needs the doubt threshold, and whether its
+    probabilities are the map's trees' (every candidate of a document the map covers: the other pair)."""
+    p = q.probability(model)
+    top = int(np.argmax(p))
+    return (0.0 if q.question.qualifiers else float(p[top]), bool(q.right[top]),
+            doubts_the_corpus(q.question, bool(q.features[top, FEATURES.index("focus")]),
+                              bool(q.features[:, FEATURES.index("cue")].any())),
+            scored_by_map(q.covered_by(model.question_map)))
 
 
 def ask_all(pipeline: Pipeline, items: Sequence[tuple[str, EvalItem]]) -> list[Asked]:
@@ -353,10 +389,7 @@ def out_of_fold(
     asked: Sequence[Asked], first_index: Sequence[Asked], fold_of: dict[tuple[str, str], int],
     documents: frozenset[str] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Each question's best candidate out of fold, from a map and trees that never saw its fold: its
-    probability (0 where a qualifier makes the answerer abstain), whether it is right, whether the
-    question needs the doubt threshold, and whether its probabilities are the map's trees' (every
-    candidate of a document the map covers: the other pair of thresholds)."""
+    """Each question's ``best_candidate`` out of fold, from a map and trees that never saw its fold."""
     fold = [fold_of[q.set_name, q.item_id] for q in asked]
     probability, right, doubted = np.zeros(len(asked)), np.zeros(len(asked), bool), np.zeros(len(asked), bool)
     mapped = np.zeros(len(asked), bool)
@@ -365,12 +398,7 @@ def out_of_fold(
                              [q for q in first_index if fold_of[q.set_name, q.item_id] != k], documents)
         for i, q in enumerate(asked):
             if fold[i] == k and len(q.right):
-                p = q.probability(held)
-                top = int(np.argmax(p))
-                doubted[i] = doubts_the_corpus(q.question, bool(q.features[top, FEATURES.index("focus")]))
-                probability[i] = 0.0 if q.question.qualifiers else float(p[top])
-                right[i] = bool(q.right[top])
-                mapped[i] = scored_by_map(q.covered_by(held.question_map))
+                probability[i], right[i], doubted[i], mapped[i] = best_candidate(q, held)
     return probability, right, doubted, mapped
 
 
@@ -391,11 +419,18 @@ def main() -> None:
                              "fitted_on), when evidence beyond the out-of-fold curve decides it")
     parser.add_argument("--mapped-thresholds", nargs=2, type=float, metavar=("T", "DOUBT"),
                         help="the same for the questions whose probabilities are the question map's trees'")
+    parser.add_argument("--guard-set", type=Path, default=bundled_set_path("offtopic_check"),
+                        help=f"off-topic questions a stored pair must refuse {GUARD_FLOOR} of on every guard index "
+                             "(default: the off-topic check set)")
+    parser.add_argument("--guard-data-dir", action="append", type=Path, default=[],
+                        help="another index the guard asks (besides every --data-dir), e.g. a few pages of the corpus")
     parser.add_argument("--write", action="store_true", help="write qa/relevance.json (and qa/question_map.npz)")
     args = parser.parse_args()
     settings = Settings()
     pipelines = [build_pipeline(settings.model_copy(update={"data_dir": d}) if d else settings, relevance=_NO_TREES)
                  for d in args.data_dir or [None]]
+    guard_pipelines = [*pipelines, *(build_pipeline(settings.model_copy(update={"data_dir": d}), relevance=_NO_TREES)
+                                     for d in args.guard_data_dir)]
     items = dev_items(args.set)
     fold_of = folds_by_set(items)
     per_index = [ask_all(pipeline, items) for pipeline in pipelines]
@@ -413,18 +448,33 @@ def main() -> None:
     # The targets let through three near-misses in twenty (0.15) for one answerable question in twenty
     # refused (0.05): a false refusal costs three missed near-misses.
     cost = (1 - args.near_miss_target) / args.false_refusal_target
+    # The guard's questions, asked of each guard index; one without candidates is refused at any pair and
+    # has no scale: left out.
+    check = [("guard", item) for item in load_eval_set(args.guard_set)]
+    checked = [(i, best_candidate(q, model)) for i, pipeline in enumerate(guard_pipelines)
+               for q in ask_all(pipeline, check) if len(q.right)]
+    check_index = np.array([i for i, _ in checked])
+    check_probability, _, check_doubted, check_mapped = (np.array(column) for column in zip(*(b for _, b in checked)))
     # The plain trees' probabilities and the map's trees' are two scales: a pair of thresholds each.
     pairs = {}
     refused = np.zeros(len(asked), bool)
     for scale, mine, told in (("plain", ~mapped, args.thresholds), ("mapped", mapped, args.mapped_thresholds)):
         if not mine.any():
             continue
-        chosen = choose_thresholds(probability[mine], answerable[mine], doubted[mine], names[mine], off_topic[mine],
-                                   cost, args.tolerance)
+        on_scale = check_mapped == (scale == "mapped")
+        check_on_scale = (check_probability[on_scale], check_doubted[on_scale], check_index[on_scale])
+        guard = partial(refuses_the_check, *check_on_scale)
+        dev = (probability[mine], answerable[mine], doubted[mine], names[mine], off_topic[mine], cost, args.tolerance)
+        unguarded = choose_thresholds(*dev)
+        chosen = choose_thresholds(*dev, allowed=guard)
         print_curve(scale, chosen[1], probability[mine], right[mine], answerable[mine], doubted[mine], names[mine],
                     off_topic[mine])
-        print(f"chosen {scale} thresholds {chosen[0]} and, for doubted questions, {chosen[1]} (the lowest pair whose "
-              f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best)")
+        shares = ", ".join(f"{share:.3f} on {guard_pipelines[i].settings.data_dir}"
+                           for i, share in refused_per_index(*check_on_scale, *chosen).items())
+        print(f"chosen {scale} thresholds {chosen[0]} and, for doubted questions, {chosen[1]}: the lowest pair whose "
+              f"unanswerable minus {cost:g} x answerable refused is within {args.tolerance} of the best of the pairs "
+              f"that refuse {GUARD_FLOOR} of {args.guard_set.name} on every index ({shares}; unguarded: {unguarded[0]} "
+              f"and {unguarded[1]})" + ("" if guard(*chosen) else "; no pair does, so of all pairs"))
         if told:
             chosen = tuple(told)
             print(f"stored instead, as told: {chosen[0]} and {chosen[1]}")
@@ -435,14 +485,15 @@ def main() -> None:
     left_out = ", ".join(sorted(p.stem for p in read if p.stem in HELD_OUT))  # a held-out set it never read leaves nothing out
     stored = "".join(f" --{flag} {told[0]:g} {told[1]:g}" for flag, told in
                      (("thresholds", args.thresholds), ("mapped-thresholds", args.mapped_thresholds)) if told)
-    data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or [])
+    data_dirs = "".join(f" --data-dir {d}" for d in args.data_dir or []) + "".join(
+        f" --guard-data-dir {d}" for d in args.guard_data_dir)
     plain = pairs.get("plain", pairs.get("mapped"))
     model = replace(model, threshold=float(plain[0]), doubt_threshold=float(plain[1]),
                     mapped_threshold=float(pairs["mapped"][0]) if "mapped" in pairs else None,
                     mapped_doubt_threshold=float(pairs["mapped"][1]) if "mapped" in pairs else None,
                     fitted_on=f"python -m bench.fit_relevance{data_dirs}{' --no-question-map' * args.no_question_map} --false-refusal-target {args.false_refusal_target} "
-                              f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance}"
-                              f"{stored}; every item of {sets}" + (f" but the test splits of {left_out}" if left_out else ""))
+                              f"--near-miss-target {args.near_miss_target} --tolerance {args.tolerance} "
+                              f"--guard-set {args.guard_set.name}{stored}; every item of {sets}" + (f" but the test splits of {left_out}" if left_out else ""))
     print("out of fold at them, per set: answerable refused, unanswerable refused, first sentence right")
     answered = ~refused
     for name in dict.fromkeys(names):

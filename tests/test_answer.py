@@ -7,6 +7,8 @@ import pytest
 from jiceng.ingest.chunking import chunk_document
 from jiceng.ingest.loaders import load_document
 from jiceng.qa.answer import (
+    _CUE_CALLED,
+    _CUES,
     Evidence,
     Span,
     TermStats,
@@ -17,6 +19,7 @@ from jiceng.qa.answer import (
     cue_satisfied,
     format_answer,
     holds,
+    not_said_first,
     standalone_span,
     whole_twin_first,
 )
@@ -153,6 +156,15 @@ def test_a_yes_no_question_on_a_thing_the_sources_never_name_gets_no_yes(corpus,
         assert answer.answer.startswith("原文没有直接说到“") and "油" in answer.citations[0].quote
 
 
+def test_an_answer_given_without_the_asked_type_first_says_the_sources_do_not_state_it(corpus):
+    stats = corpus[2]
+    year = analyse_question("金色中环联盟是哪一年成立的？", stats)
+    assert not_said_first(year, False, "联盟吸纳了50余家单位。[1]") == "原文没有说到具体年份，最相关的说法是：联盟吸纳了50余家单位。[1]"
+    car = analyse_question("功德银行积分能兑换汽车吗？", stats)
+    assert not_said_first(car, True, "可兑换油、米、盐。[1]").startswith("原文没有直接说到“汽车”")
+    assert set(_CUE_CALLED) == {name for name, _, _ in _CUES}  # every answer type can be said missing
+
+
 def test_abstention_names_related_material_that_exists(corpus, ask, answer_with):
     budget = ask("朝阳区邻里节的经费预算是多少？", "chaoyang-shequ-linlijie", "gongde-yinhang")
     assert "相关材料：《朝阳区“党建引领·社区邻里节”》" in budget.answer
@@ -248,6 +260,11 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert analyse_question("会议精神归纳起来是哪几点？", stats).cue != "clock"  # points made, not a time
     assert not answered_type("那个小程序的开发单位是谁？", "通过“京心相助”等小程序,对信息进行筛查比对。")  # a body, asked as who
     assert answered_type("省里新设的那个机构叫个啥？", "xx省成立了“中共xx省委社会建设委员会”,")
+    # A figure the question quotes back is the asker's own: a saying's 千条 counts nothing asked.
+    assert not answered_type("常说“上面千条线、下面一根针”，社区要扛几项任务？", "“上面千条线、下面一根针”,基层任务重。")
+    assert answered_type("常说“上面千条线、下面一根针”，社区要扛几项任务？", "社区需要承担几十甚至上百项任务。")
+    assert analyse_question("反映问题该打什么电话？", stats).cue == "phone"
+    assert analyse_question("打电话反映个事管用吗？", stats).cue != "phone"
     assert not answered_type("省里新设的那个机构叫个啥？", "xx省成立了社会建设委员会。")
     # How much of a question is in words the sources never use: an off-topic question is mostly such words.
     assert analyse_question("明天天气怎么样，要带伞吗？", stats).unknown_share > 0.5

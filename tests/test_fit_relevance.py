@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from bench.fit_relevance import choose_thresholds, fit_trees, folds_by_set, refusal_rates
+from bench.fit_relevance import (
+    choose_thresholds,
+    fit_trees,
+    folds_by_set,
+    refusal_rates,
+    refused_per_index,
+    refuses_the_check,
+)
 from jiceng.evals.goldset import EvalItem
 from jiceng.qa.relevance import FEATURES, RelevanceModel, bundled_model
 
@@ -75,6 +84,22 @@ def test_doubted_questions_get_a_threshold_of_their_own_and_the_lowest_that_sepa
     # At a cost below one, catching the 20 near-misses is worth refusing the 20 answerable questions.
     threshold, doubt = choose_thresholds(probability, answerable, doubted, one_set, near_misses_only, cost=0.5, tolerance=0.0)
     assert doubt == 0.625
+
+
+def test_the_pair_is_chosen_among_those_that_refuse_the_off_topic_check_on_every_index():
+    # Dev: answerable questions at 0.9, near-misses at 0.1: every threshold between separates them, and the
+    # lowest, 0.125, is taken.
+    probability = np.array([0.9] * 100 + [0.1] * 100)
+    answerable = np.array([True] * 100 + [False] * 100)
+    dev = (probability, answerable, np.zeros(200, bool), np.array(["dev"] * 200), np.zeros(200, bool), 3.0, 0.0)
+    assert choose_thresholds(*dev) == (0.125, 0.125)
+    # The check: on index 0 (the corpus) off-topic questions at 0.1; on index 1 (a few pages) at 0.1 and 0.3.
+    check = (np.array([0.1] * 10 + [0.1] * 10 + [0.3] * 10), np.zeros(30, bool), np.array([0] * 10 + [1] * 20))
+    assert refused_per_index(*check, 0.125, 0.125) == {0: 1.0, 1: 0.5}
+    assert not refuses_the_check(*check, 0.3, 0.3) and refuses_the_check(*check, 0.325, 0.325)
+    assert choose_thresholds(*dev, allowed=partial(refuses_the_check, *check)) == (0.325, 0.325)
+    # Where no pair refuses enough, the choice is made among all.
+    assert choose_thresholds(*dev, allowed=lambda threshold, doubt: False) == (0.125, 0.125)
 
 
 def test_refusals_are_counted_per_set_so_a_large_easy_set_does_not_hide_a_new_writers():

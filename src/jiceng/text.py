@@ -29,6 +29,8 @@ _SENTENCE_END = re.compile(r"[。！？；!?;]+[”’\"』」）)]*|\n+")
 _FULL_STOP = re.compile(r"[。！？!?]+[”’\"』」）)]*|\n+")
 _ENDS_ON_FULL_STOP = re.compile(rf"(?:{_FULL_STOP.pattern})\Z")
 _LIST_MARKER = re.compile(r"(?:[-*+]\s+|\d+[.)、]\s*|[（(][一二三四五六七八九十\d]+[)）]\s*)")
+# What may stand between two sentences that follow each other: blanks and a list item's marker (- , 2. , (五)).
+BETWEEN_SENTENCES = re.compile(rf"\s*(?:{_LIST_MARKER.pattern})?\s*")
 _FILLER = re.compile(r"^(请问|请教一下|请教|想问一下|想问|我想知道|问一下)|[吗呢吧呀啊嘛][？?。.!！]*$|[？?！!。.]+$")
 _HEADING_LINE = re.compile(r"^\s{0,3}#{1,6}\s")
 # The asker pointing at the sources (文件里…, 材料中…, 文章说…, 那篇讲…): it says where to look, not what the
