@@ -453,8 +453,9 @@ def main() -> None:
     check = [("guard", item) for item in load_eval_set(args.guard_set)]
     checked = [(i, best_candidate(q, model)) for i, pipeline in enumerate(guard_pipelines)
                for q in ask_all(pipeline, check) if len(q.right)]
-    check_index = np.array([i for i, _ in checked])
-    check_probability, _, check_doubted, check_mapped = (np.array(column) for column in zip(*(b for _, b in checked)))
+    check_index = np.array([i for i, _ in checked], dtype=int)
+    columns = list(zip(*(best for _, best in checked))) or [()] * 4  # a check set of no askable question guards nothing
+    check_probability, _, check_doubted, check_mapped = (np.array(column) for column in columns)
     # The plain trees' probabilities and the map's trees' are two scales: a pair of thresholds each.
     pairs = {}
     refused = np.zeros(len(asked), bool)
