@@ -117,7 +117,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
                          r"|(?:哪个|什么|哪一个?)\s*(?:时间段|时段)|(?i:\bwhat time\b|\bopening hours\b)"),
      r"\d{1,2}\s*(?:[:：]\d{2}|点|时(?![间期代候段]))|上午|中午|下午|晚上|夜间|凌晨"),
     # English "when" asks a date when a verb follows it (When was…?), not when it opens a clause (When embedding…, what…).
-    ("date", re.compile(r"何时|什么时候|几月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
+    ("date", re.compile(r"何时|什么时候|几月|哪(?:一)?个月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
     # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
@@ -144,7 +144,7 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     # Which organisation: a named one (市委组织部, 街道党工委, …公司), not 成员单位 or 有关部门.
     # A school, a hospital or a bank is one by its name too (哪所高校: …大学, …党校); 哪些学校 asks which kinds.
     ("organisation", re.compile(
-        r"哪家|哪个(?:单位|部门|公司|机构|企业)|什么(?:单位|部门|公司|机构|企业)"
+        r"哪家|哪个(?:单位|部门|公司|机构|企业|厂商|厂家)|什么(?:单位|部门|公司|机构|企业|厂商|厂家)"
         # 开发单位是谁, 承建的公司是哪家: who, asked of a body, is a body
         r"|(?:单位|部门|公司|机构|企业|厂家|厂商)(?:又|到底|究竟)?是(?:谁|哪)"
         r"|哪(?:个|所|一所|几所)\s*(?:高校|大学|学校|党校|医院|银行)"

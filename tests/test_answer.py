@@ -264,6 +264,8 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert not answered_type("常说“上面千条线、下面一根针”，社区要扛几项任务？", "“上面千条线、下面一根针”,基层任务重。")
     assert answered_type("常说“上面千条线、下面一根针”，社区要扛几项任务？", "社区需要承担几十甚至上百项任务。")
     assert analyse_question("反映问题该打什么电话？", stats).cue == "phone"
+    assert analyse_question("这个节一般放在哪个月办？", stats).cue == "date"  # as 几月
+    assert analyse_question("那套系统是哪个厂商做的？", stats).cue == "organisation"  # as 哪家公司
     assert analyse_question("打电话反映个事管用吗？", stats).cue != "phone"
     assert not answered_type("省里新设的那个机构叫个啥？", "xx省成立了社会建设委员会。")
     # How much of a question is in words the sources never use: an off-topic question is mostly such words.
