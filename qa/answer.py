@@ -220,9 +220,11 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # question's kind is tried in this order: 为什么 asks for reasons, 如何解决…问题 for measures, …解决了哪些难题
 # for effects.
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
-# without repeating the verb.
+# without repeating the verb. Spoken words for a way, asked for (有什么法子, 小点子, 哪些路子, 省人力的招; not
+# 打通晋升路子 or the 招 of 招录, 招工), ask how as 办法 does.
 _HOW = re.compile(
-    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容|概括|说(?!服)|讲(?![解授]))(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|什么招|高招|妙招|招数|"
+    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容|概括|说(?!服)|讲(?![解授]))(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|"
+    r"(?:什么|哪些|哪几种|哪种|个|些|好|小)(?:法子|点子|路子)|(?:的|个|些|什么|好)招(?![录聘工商收生])|招儿|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
 _ASKED_KINDS = [
@@ -974,19 +976,18 @@ def doubts_the_corpus(question: Question, best_states_focus: bool, type_found: b
             or (question.cue is not None and not type_found) or question.unknown_share >= 1.0)
 
 
-def abstains(question: Question, ranked: Sequence[Evidence], model: RelevanceModel) -> bool:
+def abstains(question: Question, ranked: Sequence[Evidence], model: RelevanceModel, doubted: bool) -> bool:
     """The abstention rule, from general evidence that the corpus is silent: no candidate; a qualifier
     the corpus never uses names another place (南极 of 南极的网格: five dev questions carry one, too few to
     fit a threshold on); or the best candidate is below the relevance threshold fitted on dev, the higher
-    one where ``doubts_the_corpus``. Whether a candidate holds the asked answer type is one of the model's
-    features: as a veto it refused 7 answerable dev questions whose best sentence was right for 1
-    near-miss the threshold let through. A question worded unlike the sources is not refused for that
-    alone."""
+    one where ``doubted`` (``doubts_the_corpus``, which the caller has computed for the answer's wording).
+    Whether a candidate holds the asked answer type is one of the model's features: as a veto it refused 7
+    answerable dev questions whose best sentence was right for 1 near-miss the threshold let through. A
+    question worded unlike the sources is not refused for that alone."""
     if not ranked or question.qualifiers:
         return True
     best = ranked[0]
     threshold, doubt_threshold = model.thresholds(best.mapped)
-    doubted = doubts_the_corpus(question, best.focus_ok, any(e.cue_ok for e in ranked))
     return best.probability < (doubt_threshold if doubted else threshold)
 
 
@@ -1269,15 +1270,15 @@ def answer_extractive(
 
     analysed = analyse_question(question, stats)
     ranked = rank(question, analysed)
-    if abstains(analysed, ranked, model):
+    type_found = any(e.cue_ok for e in ranked)
+    doubted = bool(ranked) and doubts_the_corpus(analysed, ranked[0].focus_ok, type_found)
+    if abstains(analysed, ranked, model, doubted):
         return Answer(
             question=question,
             answer=abstention_message(analysed, passages, documents),
             abstained=True,
             passages=list(passages),
         )
-    type_found = any(e.cue_ok for e in ranked)
-    doubted = doubts_the_corpus(analysed, ranked[0].focus_ok, type_found)
     ranked = stated_reason_first(analysed, whole_twin_first(ranked), documents)
     sides = sides_alone(analysed, ranked, rank, model.thresholds(ranked[0].mapped)[0])
     chosen = select_evidence(analysed, ranked, documents, max_sentences, sides)

@@ -456,6 +456,10 @@ def test_a_what_for_question_is_answered_by_the_reason_stated_right_after_the_me
     assert analyse_question("这个平台冲着啥去的？", stats).kind == "reason"
     assert analyse_question("搞网格化党建图的是什么？", stats).kind == "purpose"
     assert analyse_question("邻居都不怎么来往，邻里节是谁牵的头？", stats).kind is None
+    # Spoken words for a way ask how; the 招 of 招工 asks nothing.
+    assert analyse_question("网格员跑不过来，有没有省力的招？", stats).kind == "measure"
+    assert analyse_question("大操大办刹不住，有什么好法子？", stats).kind == "measure"
+    assert analyse_question("楼里的企业招工难吗？", stats).kind is None
 
 
 def test_a_keyword_query_cites_the_sentence_that_holds_it_as_written(corpus, ask, answer_with):
