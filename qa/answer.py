@@ -805,8 +805,7 @@ def candidate_sentences(
                 continue
             sentence = doc.text[start:end]
             folded = _folded_span(doc.text, start, end)
-            line = _line_of(doc.text, start, end)
-            label = _label_of(line)
+            label = _label_of(_line_of(doc.text, start, end))
             credits = _best_of(term_credits(question, folded), named)
             # 成效 is said by the section title above the sentence (## 成效), 对策 by its line's label; in
             # the document a question names as a whole, the frame (怎么运作) by any title or label of its kind.
@@ -833,7 +832,7 @@ def candidate_sentences(
                 cue_ok=cue_satisfied(question, sentence),
                 focus_ok=states_focus(question, folded)
                 or (question.focus in question.kind_terms and holds(question.focus, titled)),
-                kind_fit=_kind_fit(question, folded, line, passage.section),
+                kind_fit=_kind_fit(question, folded, label, passage.section),
                 line_kind=_LINE_KIND_SIGN.get(_LABEL_KINDS.get(label, ""), 0.0),
                 foreign=bool(question.spellings),
                 heading=(start, end) == title,
@@ -866,16 +865,16 @@ def _line_of(text: str, start: int, end: int) -> str:
     return text[skip_list_marker(text, line_start, end) : end]
 
 
-def _kind_fit(question: Question, folded: str, line: str, section: str) -> float:
-    """How well the sentence (``folded``) fits the question's kind: a sentence on a labelled line of the
-    asked kind (measures for "how") ranks higher, of another kind lower; without a label, its section's
+def _kind_fit(question: Question, folded: str, label: str, section: str) -> float:
+    """How well the sentence (``folded``) fits the question's kind: a sentence whose line's ``label`` is of
+    the asked kind (measures for "how") ranks higher, of another kind lower; without a label, its section's
     kind and what the sentence itself says it is (针对…推出 a measure, 成功解决了 an effect) add up;
     and the asker's own quoted words or keyword query found as written rank higher."""
     fit = 0.2 if any(p in folded for p in question.phrases) else 0.0
     if question.kind is None:
         return fit
     answering = _ANSWERED_BY[question.kind]
-    if kind := _LABEL_KINDS.get(_label_of(line)):
+    if kind := _LABEL_KINDS.get(label):
         return fit + (LABEL_FIT if kind in answering else -LABEL_FIT)
     if kind := _section_kind(section):
         fit += SECTION_FIT if kind in answering else -SECTION_FIT
