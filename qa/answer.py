@@ -120,8 +120,11 @@ _CUES: list[tuple[str, re.Pattern[str], str]] = [
     ("date", re.compile(r"何时|什么时候|几月|哪(?:一)?个月|哪天|哪一天|日期|什么时间|(?i:^when (?:is|are|was|were|did|does|do|will|has|have|had)\b)"),
      r"\d{2,4}\s*年|\d{1,2}\s*月|\d{4}[/-]\d"),
     ("percent", re.compile(r"百分之(?:多少|几)|百分比|比例|占比|比率|百分点|(?i:\bwhat (?:percentage|share|proportion)\b)"), _SHARE),
-    # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly).
-    ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"),
+    # How often (before how long: 多久一次): a frequency (每月, 每季度一次, 两次), not 定期 (regularly). Frequencies
+    # offered to choose from (每月开一次还是每季度开一次, 按月还是按季度) ask one as well.
+    ("frequency", re.compile(r"(?:多久|多长时间)[^，,。？?]{0,4}一(?:次|回|趟)|频率|(?i:\bhow often\b)"
+                             r"|(?:(?:每|按)\s*个?\s*|一\s*个?\s*(?=[月周季年][度]?\s*一\s*[次回趟]))"
+                             r"(?:月|周|星期|季度|年|天)[^，,。？?]{0,6}还是"),
      rf"每\s*(?:{_NUM})?\s*个?\s*(?:月|周|星期|季度|年|天|日)|{_NUM}\s*次|年度|季度|月度|一年一度|实时|即时"),
     # How long, also as a count of time units (多少个小时之内, 几个工作日): so many hours or days, not any count.
     # Negated, 多久 tells how soon, it asks nothing (干不了多久就走了, 没多久): the question is elsewhere.
@@ -755,6 +758,12 @@ class Evidence:
     # words (三家各管各的，这咋理顺) is closest to the sentence that states it, and answered by the one after it.
     before_cosine: float = 0.0
     before_gap: float = -1.0
+    # The bare cosine of the closest problem line (``line_kind`` -1: 表现:, 难题:) earlier in its section
+    # (``problems_before``; 0: none), and how far that is below the question's best (-1: none). A problem restated
+    # in the asker's words is answered by the measures its section gives after it, the second and third sentence
+    # of a 对策: line as much as the first, which the sentence just before (``before_cosine``) cannot tell.
+    problem_cosine: float = 0.0
+    problem_gap: float = -1.0
     # How far each score is below the question's best candidate's: scores shift from question to question.
     gaps: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cosine, bare cosine, coverage, context
     probability: float = 0.0  # P(answers the question), from the fitted relevance model
@@ -778,6 +787,8 @@ class Evidence:
             "focus": float(self.focus_ok),
             "kind": self.kind_fit,
             "line_kind": self.line_kind,
+            "problem_cosine": self.problem_cosine,
+            "problem_gap": self.problem_gap,
             "foreign": float(self.foreign),
             "length": math.log(max(len(self.text), 1)),
             "heading": float(self.heading),
@@ -920,10 +931,13 @@ def score_relevance(
     scores, gaps = relevance_scores(question_vector, in_context, alone, [e.sentence_coverage for e in candidates],
                                     [e.context_coverage for e in candidates])
     bare = scores[:, 1]
-    before = [max((float(bare[j]) for j in ahead), default=None) for ahead in sentences_before(candidates, documents)]
+    best = float(bare.max())
+    before, problem = ([max((float(bare[j]) for j in earlier), default=None) for earlier in found]
+                       for found in (sentences_before(candidates, documents), problems_before(candidates)))
     scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap),
-                      before_cosine=b or 0.0, before_gap=-1.0 if b is None else b - float(bare.max()))
-              for e, score, gap, b in zip(candidates, scores, gaps, before)]
+                      before_cosine=b or 0.0, before_gap=-1.0 if b is None else b - best,
+                      problem_cosine=p or 0.0, problem_gap=-1.0 if p is None else p - best)
+              for e, score, gap, b, p in zip(candidates, scores, gaps, before, problem)]
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
@@ -945,6 +959,17 @@ def sentences_before(candidates: Sequence[Evidence], documents: Mapping[str, Doc
         before.append([j for gap in range(9) for j in ending.get((doc_id, start - gap), ())
                        if BETWEEN_SENTENCES.fullmatch(text, start - gap, start)])
     return before
+
+
+def problems_before(candidates: Sequence[Evidence]) -> list[list[int]]:
+    """For each candidate, the candidates on a problem line (``line_kind`` -1) that end before it in its
+    document's section."""
+    problems: dict[tuple[str, str], list[int]] = {}
+    for i, e in enumerate(candidates):
+        if e.line_kind < 0:
+            problems.setdefault((e.span.doc_id, e.span.section), []).append(i)
+    return [[j for j in problems.get((e.span.doc_id, e.span.section), ()) if candidates[j].span.end <= e.span.start]
+            for e in candidates]
 
 
 def candidate_vectors(

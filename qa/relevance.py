@@ -47,7 +47,7 @@ from jiceng.ingest.cache import MemoryLru
 # The features, in the order the trees read them (see ``jiceng.qa.answer.Evidence.features``).
 FEATURES = ("cosine", "cosine_gap", "bare_cosine", "bare_gap", "coverage", "coverage_gap", "context",
             "context_gap", "rank", "cue", "focus", "kind", "foreign", "length", "heading", "specific",
-            "unknown", "before_cosine", "before_gap", "line_kind")
+            "unknown", "before_cosine", "before_gap", "line_kind", "problem_cosine", "problem_gap")
 # The scores of ``relevance_scores`` and their gaps below the question's best, as features.
 SCORED = ("cosine", "bare_cosine", "coverage", "context")
 SCORED_GAPS = ("cosine_gap", "bare_gap", "coverage_gap", "context_gap")

@@ -114,12 +114,12 @@ def test_a_list_item_is_credited_with_its_lead_in_however_far_above(tmp_path):
     assert effect.context_coverage == 1.0 > effect.sentence_coverage
 
 
-def test_a_sentence_is_scored_with_the_closeness_of_the_one_before_and_the_kind_its_line_label_declares(
+def test_a_sentence_is_scored_with_the_closeness_of_the_one_before_the_problem_above_and_its_line_labels_kind(
     tmp_path, session_embedder
 ):
     """A problem restated in the asker's words (没钱没场地，钱从哪儿来) is closest to the 表现: line and answered
-    by the 对策: line after it: each candidate carries the bare cosine of the sentence before it, and the kind
-    its line's label declares whatever the question asks."""
+    by the 对策: line after it: each candidate carries the bare cosine of the sentence before it and of the
+    problem line above it in its section, and the kind its line's label declares whatever the question asks."""
     path = tmp_path / "笔记.txt"
     path.write_text("挑战二:资源不足。\n- 表现:经费、场地有限,难以支撑项目。\n- 对策:建立多元投入机制。鼓励企业赞助。\n",
                     "utf-8")
@@ -136,6 +136,9 @@ def test_a_sentence_is_scored_with_the_closeness_of_the_one_before_and_the_kind_
     assert (problem.line_kind, measure.line_kind, more.line_kind, by_text["资源不足。"].line_kind) == (-1.0, 1.0, 1.0, 0.0)
     assert measure.before_cosine == problem.bare_cosine and more.before_cosine == measure.bare_cosine
     assert measure.before_gap == pytest.approx(problem.bare_cosine - max(e.bare_cosine for e in scored))
+    # The 对策: line's second sentence is as close to the problem its section states above it as the first.
+    assert measure.problem_cosine == more.problem_cosine == problem.bare_cosine
+    assert (problem.problem_cosine, problem.problem_gap) == (0.0, -1.0)  # nothing states a problem before it
 
 
 def test_a_sentence_on_one_side_of_a_two_sided_question_is_not_short_of_the_other_sides_words(tmp_path):
@@ -276,6 +279,11 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert analyse_question("When serving residents, what should the platform rely on?", stats).cue is None
     assert answered_type("联席会议多久一次？", "联盟每季度召开一次联席会议。")
     assert not answered_type("联席会议多久一次？", "定期召开联席会议。")
+    # Frequencies offered to choose from ask a frequency; other alternatives (省里还是县里) ask none.
+    assert not answered_type("联席会议是每月开一次还是每季度开一次？", "定期召开联席会议。")
+    assert answered_type("联席会议是一个月一次还是一季度一次？", "联盟每季度召开一次联席会议。")
+    assert analyse_question("例会按月还是按季度开？", stats).cue == "frequency"
+    assert analyse_question("那个指挥中心是省里建的还是县里建的？", stats).cue is None
     assert answered_type("这个活动多久搞一回？", "将活动固化为年度品牌活动。")  # 年度: once a year
     assert not answered_type("这个活动多久搞一回？", "将活动转化为常态化治理机制。")
     assert analyse_question("Who took the lead in founding the alliance?", stats).cue == "agent"
