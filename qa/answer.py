@@ -212,6 +212,9 @@ _ANSWER_UNITS = {"钱": "元", "起": "(?<!一)起", **dict.fromkeys("名人位"
 # 起 counts incidents (多少起纠纷) and 场 events; both stay out of _UNITS, whose counts answer any number question
 # (一起 is "together").
 _COUNT_UNIT = re.compile(rf"多少\s*([万亿千百]*[{_UNITS}起场]|钱)|{_JI}\s*([万亿千百]*[{_UNITS}]|[\u4e00-\u9fff])")
+# A question word right after 有没有 (有没有哪个地方…, 有没有什么平台…) is indefinite: the question asks whether any
+# place or body did the thing, which a sentence stating one answers, the sources' anonymised xx省 too.
+_EXISTENCE = re.compile(r"(?:有没有|是否有|有无)[^，,。？?]{0,4}$")
 # Beside one of these, a 几 counts nothing (几家一起管是出了什么毛病, 几种什么样的模式): the clause asks what.
 _WHAT = re.compile(r"什么|怎么|怎样|如何|哪|谁|为什么|为何")
 _HEADING = re.compile(r"^#{1,6}\s")
@@ -422,6 +425,9 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         focus = None
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
     kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
+    kind_terms = _asking_frame(text, terms, asks)
+    if kind == "measure" and focus in kind_terms:  # 有啥好办法, 哪些路子: the word for a way frames how, as 怎么 does
+        focus = None
     return Question(
         text=text,
         terms=terms,
@@ -432,7 +438,7 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         yes_no=yes_no,
         cue=cue,
         need=need,
-        kind_terms=_asking_frame(text, terms, asks),
+        kind_terms=kind_terms,
         qualifiers=_unknown_qualifiers(text, terms, stats),
         unknown_focus=focus is not None and stats.df.get(focus, 0) == 0 and is_noun(focus),
         specific=bool(_SPECIFIC.search(text)),
@@ -531,7 +537,8 @@ def _clause_type(text: str, question: str = "") -> tuple[str | None, re.Pattern[
     for name, asks, needs in _CUES:
         if name == "name" and not _names_a_thing(whole):
             continue
-        if (asked := asks.search(text)) and not (name == "number" and asked.group() == "几" and _WHAT.search(text)):
+        if ((asked := asks.search(text)) and not (name == "number" and asked.group() == "几" and _WHAT.search(text))
+                and not _EXISTENCE.search(text, 0, asked.start())):
             unit = _COUNT_UNIT.search(text) if name == "number" else None
             if unit:  # 多少家单位 -> "50余家"; 多少钱 -> "…元"; 几大功能 -> "四大"
                 counted = unit.group(1) or unit.group(2)

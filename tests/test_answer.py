@@ -250,6 +250,9 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("成立了什么机构？", "成立了“城乡社区发展治理委员会”。")
     assert not answered_type("改造的是哪个小区？", "在老旧小区改造中,党组织统筹协调各方。")
     assert not answered_type("Which province set up these councils?", "xx省在社区组建了红白理事会。")
+    # After 有没有 a question word is indefinite: whether any place did it, which the anonymised xx省 answers.
+    assert answered_type("有没有哪个地方专门成立了组织来管红白喜事？", "xx省在社区组建了红白理事会。")
+    assert not answered_type("最早成立红白理事会的是哪个省？", "xx省在社区组建了红白理事会。")
     assert not answered_type("这是哪个城市先试点的？", "利用区块链技术确保党员积分不可篡改。")  # 区块链 is no 区
     assert not answered_type("这是哪个市的做法？", "构建了颇具特色的市域德治体系。")
     assert answered_type("这是哪个城市先试点的？", "浙江省杭州市率先利用区块链技术记录党员积分。")
@@ -274,6 +277,9 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert analyse_question("那个县叫什么名字？", stats).cue != "name"
     # The thing named is asked by the asker's word for its kind, which the answer need not repeat.
     assert analyse_question("群众拍照上报问题的那个手机软件叫什么？", stats).focus is None
+    # The word for a way (有啥好办法, 哪些路子) frames a how question as 怎么 does: no answer repeats it.
+    assert analyse_question("居民喊都喊不动，有啥好办法？", stats).focus is None
+    assert analyse_question("居民喊都喊不动，有啥好办法？", stats).kind == "measure"
     # English "when" asks a date only where a verb follows it, not where it opens a clause.
     assert analyse_question("When was the alliance set up?", stats).cue == "date"
     assert analyse_question("When serving residents, what should the platform rely on?", stats).cue is None
