@@ -19,7 +19,11 @@ def _seed_texts() -> list[str]:
     return [normalize_for_match(p.read_text(encoding="utf-8")) for p in seeds.iterdir() if p.name.endswith(".txt")]
 
 
-@pytest.mark.parametrize("name", ["fresh", "fresh2", "fresh3", "fresh4", "fresh5", "fresh6", "fresh7", "fresh8", "fresh9", "fresh10", "fresh11", "fresh12", "fresh13", "fresh14", "fresh15", "fresh16", "fresh17", "fresh18", "fresh19", "fresh20", "fresh21", "fresh22", "fresh23", "fresh24", "fresh25", "dev21", "dev22", "dev23", "dev24", "dev25", "dev26", "regression", "overview", "offtopic", "offtopic_check", "offtopic_check2", "offtopic_check3"])
+_BUNDLED_SETS = sorted(p.name.removesuffix(".jsonl") for p in (resources.files("jiceng.evals") / "sets").iterdir()
+                        if p.name.endswith(".jsonl"))
+
+
+@pytest.mark.parametrize("name", _BUNDLED_SETS)
 def test_every_gold_string_is_a_substring_of_a_seed(name):
     seeds = _seed_texts()
     assert len(seeds) == 2
@@ -65,11 +69,12 @@ FROZEN_TEST_SPLITS = {
     "fresh23": "81fb1ec50f8a4102368f26fd3605734a5f0f028f",  # looked at once on 2026-12-05 15:13 UTC: used up
     "fresh24": "ececbf63580036495e178426ee926ca2d37ab80d",  # looked at once on 2026-12-05 18:18 UTC: used up
     "fresh25": "1a08b764db1fc2879fcbe1c8f298c575ea9f377c",
+    "fresh26": "1f8f936480e76f15f813f43a5b00e004aa25a35b",
 }
 
 
 def test_only_sets_with_a_frozen_test_split_are_held_out():
-    assert HELD_OUT and HELD_OUT <= set(FROZEN_TEST_SPLITS)
+    assert HELD_OUT and HELD_OUT <= set(FROZEN_TEST_SPLITS) <= set(_BUNDLED_SETS)
 
 
 @pytest.mark.parametrize("name", sorted(FROZEN_TEST_SPLITS))
