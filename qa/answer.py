@@ -27,7 +27,7 @@ import numpy as np
 from jiceng.ingest.chunking import SECTION_SEPARATOR, sentence_texts
 from jiceng.qa.crosslingual import Glossary, asked_about, is_foreign
 from jiceng.qa.links import document_url
-from jiceng.qa.relevance import RelevanceModel, feature_rows, relevance_scores, scored_by_map, text_digest
+from jiceng.qa.relevance import SCORED, RelevanceModel, feature_rows, relevance_scores, scored_by_map, text_digest
 from jiceng.text import (
     BETWEEN_SENTENCES,
     LINE_LABEL,
@@ -390,13 +390,17 @@ class Question:
     # The asked thing is a noun no chunk contains (汽车 of 积分能兑换汽车吗).
     unknown_focus: bool = False
     yes_no: bool = False  # 能…吗, 是否…, can/does/is …?: the answer must state the thing asked about
-    specific: bool = False  # asks for particulars (具体, exact): near-misses ask so far more often
     # The share of the question's term weight in words the corpus never uses (an English word: with no
     # Chinese reading it uses). Off-topic questions are mostly such words (身份证, 天气; in the dev sets over
     # half their weight for .92 of them), a question in the asker's own words on the corpus much less (.12).
     unknown_share: float = 0.0
     # The things a question on two things asks each of (物业, 社会组织 of 物业和社会组织各自卡在哪).
     sides: tuple[Side, ...] = ()
+
+    @property
+    def specific(self) -> bool:
+        """Asks for particulars (具体, exact): near-misses ask so far more often."""
+        return bool(_SPECIFIC.search(self.text))
 
 
 def analyse_question(question: str, stats: TermStats) -> Question:
@@ -441,7 +445,6 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         kind_terms=kind_terms,
         qualifiers=_unknown_qualifiers(text, terms, stats),
         unknown_focus=focus is not None and stats.df.get(focus, 0) == 0 and is_noun(focus),
-        specific=bool(_SPECIFIC.search(text)),
         unknown_share=unknown_share,
         sides=_sides(text, list(terms)),
     )
@@ -500,7 +503,6 @@ def _analyse_foreign(text: str, stats: TermStats) -> Question:
         spellings=spellings,
         # The asked word has no Chinese reading the corpus uses (car -> 汽车, which no chunk holds).
         unknown_focus=focus is not None and not spellings.get(focus),
-        specific=bool(_SPECIFIC.search(text)),
         unknown_share=_weight_share(terms, lambda word: not spellings.get(word)),
     )
 
@@ -937,14 +939,14 @@ def score_relevance(
     in_context, alone = candidate_vectors(candidates, sentence_vectors, documents)
     scores, gaps = relevance_scores(question_vector, in_context, alone, [e.sentence_coverage for e in candidates],
                                     [e.context_coverage for e in candidates])
-    bare = scores[:, 1]
+    cosine, bare = (scores[:, SCORED.index(name)] for name in ("cosine", "bare_cosine"))
     best = float(bare.max())
     before, problem = ([max((float(bare[j]) for j in earlier), default=None) for earlier in found]
                        for found in (sentences_before(candidates, documents), problems_before(candidates)))
-    scored = [replace(e, cosine=float(score[0]), bare_cosine=float(score[1]), gaps=tuple(float(g) for g in gap),
+    scored = [replace(e, cosine=float(c), bare_cosine=float(a), gaps=tuple(float(g) for g in gap),
                       before_cosine=b or 0.0, before_gap=-1.0 if b is None else b - best,
                       problem_cosine=p or 0.0, problem_gap=-1.0 if p is None else p - best)
-              for e, score, gap, b, p in zip(candidates, scores, gaps, before, problem)]
+              for e, c, a, gap, b, p in zip(candidates, cosine, bare, gaps, before, problem)]
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
