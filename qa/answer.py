@@ -576,7 +576,8 @@ def _listing(count: int, counted: str | None) -> str:
 
 def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     """The term right after the question word (哪些板块, 多少家单位), else the one right before it
-    (经费预算是多少); for a yes/no question (…兑换汽车吗) the last term; none for how and why."""
+    (经费预算是多少); for a yes/no question (…兑换汽车吗) the last thing it names (``_named_last``); none
+    for how and why."""
     positions, cursor = [], 0
     for term in terms:
         at = text.find(term, cursor)
@@ -586,8 +587,10 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     if not positions:
         return None
     asking = _ASKING.search(text)
-    if yes_no or asking is None:
-        return positions[-1][2] if yes_no else None
+    if yes_no:
+        return _named_last([t for _, _, t in positions])
+    if asking is None:
+        return None
     if asking.group() in _OPEN_ASKING:  # 停车难是怎么解决的: 解决 is what is asked how, not a word the answer repeats
         return None
     if _TOWARD.search(text, 0, asking.start()):  # 对X有什么要求 / 对X的上限有什么规定: a rule word is no focus
@@ -595,6 +598,13 @@ def _focus(text: str, terms: list[str], yes_no: bool) -> str | None:
     after = [t for a, _, t in positions if asking.end() <= a <= asking.end() + 2]
     before = [t for _, b, t in positions if b <= asking.start()]
     return after[0] if after else before[-1] if before else None
+
+
+def _named_last(terms: Sequence[str]) -> str:
+    """The last of ``terms`` that names a thing (a noun, or a verbal noun: 服务, 管理), else the last term. A
+    yes/no question asks of a thing; a verb after it is mostly the asker's own word for what happened to it
+    (基层负担…已经解决了吗, answered 尚待破解; 有没有说法要管一管), which the answer need not repeat."""
+    return next((t for t in reversed(terms) if is_noun(t) or word_tag(t) == "vn"), terms[-1])
 
 
 class Side(NamedTuple):

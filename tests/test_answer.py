@@ -223,6 +223,8 @@ def test_question_types_are_read_from_the_question(corpus, ask, answer_with):
     budget = analyse_question("朝阳区邻里节的经费预算是多少？", stats)
     assert (budget.cue, budget.focus) == ("money", "预算")  # a sum in 元, not any figure
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).focus == "汽车"
+    # A yes/no question asks of the last thing it names, not of the asker's verb for what became of it.
+    assert analyse_question("楼宇停车难的问题已经解决了吗？", stats).focus == "问题"
     assert analyse_question("邻里节有哪些做法？", stats).cue is None
 
 
