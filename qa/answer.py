@@ -1152,8 +1152,10 @@ def quote_spans(chosen: Sequence[Evidence], documents: Mapping[str, Document]) -
     quotes: list[tuple[Span, ...]] = []
     for evidence in chosen:
         text = documents[evidence.span.doc_id].text
-        # A title is quoted whole: its label (政治引领:破解“方向迷失”难题) names the thing it is about.
-        span = evidence.span if evidence.heading else standalone_span(evidence.span, text)
+        # A title is quoted whole but for its number ((二)基层负担重的难题尚待破解): its label (政治引领:破解“方向
+        # 迷失”难题) names the thing it is about, the number only where it stands in the outline.
+        span = (evidence.span._replace(start=skip_list_marker(text, evidence.span.start, evidence.span.end))
+                if evidence.heading else standalone_span(evidence.span, text))
         if any(_overlap(span, kept) for quote in quotes for kept in quote):
             span = evidence.span
         if any(_overlap(span, kept) for quote in quotes for kept in quote):
