@@ -953,10 +953,11 @@ def score_relevance(
     best = float(bare.max())
     before, problem = ([max((float(bare[j]) for j in earlier), default=None) for earlier in found]
                        for found in (sentences_before(candidates, documents), problems_before(candidates)))
-    scored = [replace(e, cosine=float(c), bare_cosine=float(a), gaps=tuple(float(g) for g in gap),
+    scored = [replace(e, cosine=float(context_cos), bare_cosine=float(alone_cos),
+                      gaps=tuple(float(g) for g in gap),
                       before_cosine=b or 0.0, before_gap=-1.0 if b is None else b - best,
                       problem_cosine=p or 0.0, problem_gap=-1.0 if p is None else p - best)
-              for e, c, a, gap, b, p in zip(candidates, cosine, bare, gaps, before, problem)]
+              for e, context_cos, alone_cos, gap, b, p in zip(candidates, cosine, bare, gaps, before, problem)]
     covered = (model.question_map.covers([text_digest(documents[e.span.doc_id].text) for e in candidates])
                if model.question_map else None)
     probability = model.score(feature_rows([e.features for e in scored]), question_vector, in_context, alone, covered)
