@@ -35,8 +35,8 @@ up.
 Prints the threshold curves, what the guard did and each set's out-of-fold rates at the stored thresholds;
 ``--write`` stores the model in qa/relevance.json (docs/answers.md gives the pairs and why).
 
-By default it reads the blind sets fresh to fresh26 and dev21 to dev26 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh26's dev split only; the model in qa/relevance.json
+By default it reads the blind sets fresh to fresh27 and dev21 to dev26 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh27's dev split only; the model in qa/relevance.json
 was fitted on fresh25 whole and fresh26's dev split, after fresh25's look), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no
@@ -93,7 +93,7 @@ from jiceng.qa.relevance import (
 )
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("dev26", "dev25", "dev24", "dev23", "dev22", "dev21", "fresh26", "fresh25", "fresh24", "fresh23", "fresh22", "fresh21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
+DEFAULT_SETS = [bundled_set_path(name) for name in ("dev26", "dev25", "dev24", "dev23", "dev22", "dev21", "fresh27", "fresh26", "fresh25", "fresh24", "fresh23", "fresh22", "fresh21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
 _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
                            baseline=0.0, depth=0, threshold=0.0)

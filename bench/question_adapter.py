@@ -37,7 +37,7 @@ from jiceng.qa.pipeline import build_pipeline
 from jiceng.qa.relevance import FEATURES, RelevanceModel, text_digest
 from jiceng.settings import Settings
 
-LEFT_OUT = ("fresh26", "fresh25", "fresh24", "fresh23", "fresh22", "fresh21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5")
+LEFT_OUT = ("fresh27", "fresh26", "fresh25", "fresh24", "fresh23", "fresh22", "fresh21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5")
 COSINE = FEATURES.index("cosine")
 
 

@@ -44,13 +44,13 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh`` to
-# ``fresh9``: all on 2026-12-03; ``fresh10`` to ``fresh16`` on 2026-12-04; ``fresh17`` to ``fresh25`` on 2026-12-05).
-HELD_OUT = frozenset({"fresh26"})
+# ``fresh9``: all on 2026-12-03; ``fresh10`` to ``fresh16`` on 2026-12-04; ``fresh17`` to ``fresh26`` on 2026-12-05).
+HELD_OUT = frozenset({"fresh27"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh26`` (written blind; dev to tune on, test held out), ``fresh`` to
-    ``fresh25`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
+    """A bundled eval set: ``fresh27`` (written blind; dev to tune on, test held out), ``fresh`` to
+    ``fresh26`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
     out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
@@ -58,7 +58,7 @@ def bundled_set_path(name: str) -> Path:
 def default_set_path() -> Path:
     """The set ``jiceng eval`` runs by default: the held-out blind set that judges the present
     round (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh26")
+    return bundled_set_path("fresh27")
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:

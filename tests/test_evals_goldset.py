@@ -69,7 +69,8 @@ FROZEN_TEST_SPLITS = {
     "fresh23": "81fb1ec50f8a4102368f26fd3605734a5f0f028f",  # looked at once on 2026-12-05 15:13 UTC: used up
     "fresh24": "ececbf63580036495e178426ee926ca2d37ab80d",  # looked at once on 2026-12-05 18:18 UTC: used up
     "fresh25": "1a08b764db1fc2879fcbe1c8f298c575ea9f377c",  # looked at once on 2026-12-05 19:43 UTC: used up
-    "fresh26": "1f8f936480e76f15f813f43a5b00e004aa25a35b",
+    "fresh26": "1f8f936480e76f15f813f43a5b00e004aa25a35b",  # looked at once on 2026-12-05 21:41 UTC: used up
+    "fresh27": "f2132d7de533b12183404d21fb6ed911987f5f9a",
 }
 
 
@@ -100,7 +101,7 @@ def test_bad_set_is_reported_with_its_line(tmp_path):
         load_eval_set(path)
     with pytest.raises(InputError, match="not found"):
         load_eval_set(tmp_path / "none.jsonl")
-    assert default_set_path().name == "fresh26.jsonl"
+    assert default_set_path().name == "fresh27.jsonl"
 
 
 def test_fields_of_the_evaluators_own_are_ignored_and_known_ones_still_checked(tmp_path, caplog):
