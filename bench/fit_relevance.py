@@ -66,7 +66,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from jiceng.evals.goldset import HELD_OUT, EvalItem, bundled_set_path, load_eval_set
+from jiceng.evals.goldset import HELD_OUT, EvalItem, blind_set_names, bundled_set_path, fitting_set_names, load_eval_set
 from jiceng.evals.metrics import covered_gold
 from jiceng.progress import progress_display, stage
 from jiceng.qa.answer import (
@@ -93,7 +93,9 @@ from jiceng.qa.relevance import (
 )
 from jiceng.settings import Settings
 
-DEFAULT_SETS = [bundled_set_path(name) for name in ("dev26", "dev25", "dev24", "dev23", "dev22", "dev21", "fresh27", "fresh26", "fresh25", "fresh24", "fresh23", "fresh22", "fresh21", "fresh20", "fresh19", "fresh18", "fresh17", "fresh16", "fresh15", "fresh14", "fresh13", "fresh12", "fresh11", "fresh10", "fresh9", "fresh8", "fresh7", "fresh6", "fresh5", "fresh4", "fresh3", "fresh2", "fresh", "regression", "overview", "offtopic")]
+# Every bundled set but the off-topic checks, which choose no threshold (``refuses_the_check`` reads them).
+DEFAULT_SETS = [bundled_set_path(name) for name in (*fitting_set_names(), *blind_set_names(), "regression",
+                                                    "overview", "offtopic")]
 # Scores nothing (one tree, one leaf): the features come out of score_relevance unchanged.
 _NO_TREES = RelevanceModel(**{name: np.zeros((1, 1), dtype=dtype) for name, dtype in NODE_ARRAYS},
                            baseline=0.0, depth=0, threshold=0.0)

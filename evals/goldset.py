@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -49,16 +50,34 @@ HELD_OUT = frozenset({"fresh27"})
 
 
 def bundled_set_path(name: str) -> Path:
-    """A bundled eval set: ``fresh27`` (written blind; dev to tune on, test held out), ``fresh`` to
-    ``fresh26`` (earlier blind sets, their test splits used up) or ``regression`` (every earlier question, none held
-    out: what the CI gate reads its floors from)."""
+    """A bundled eval set: a blind set (``blind_set_names``; dev to tune on, test held out while in
+    ``HELD_OUT``), a set written blind for fitting only (``dev21`` …) or ``regression`` (every earlier
+    question, none held out: what the CI gate reads its floors from)."""
     return Path(str(resources.files("jiceng.evals") / "sets" / f"{name}.jsonl"))
 
 
+def _bundled_names(prefix: str) -> list[str]:
+    """The bundled sets named ``prefix`` and a number (``fresh`` alone counts as 1), newest first."""
+    names = [p.name.removesuffix(".jsonl") for p in (resources.files("jiceng.evals") / "sets").iterdir()
+             if re.fullmatch(rf"{prefix}\d*\.jsonl", p.name)]
+    return sorted(names, key=lambda name: int(name.removeprefix(prefix) or 1), reverse=True)
+
+
+def blind_set_names() -> list[str]:
+    """The blind sets, newest first (``fresh27``, ``fresh26``, …, ``fresh``): a helper that read only the
+    sources wrote each, in the kinds a cadre asks, split into dev and a test split frozen before tuning."""
+    return _bundled_names("fresh")
+
+
+def fitting_set_names() -> list[str]:
+    """The sets written blind for fitting only, newest first (``dev26`` … ``dev21``): no test split."""
+    return _bundled_names("dev")
+
+
 def default_set_path() -> Path:
-    """The set ``jiceng eval`` runs by default: the held-out blind set that judges the present
-    round (its dev split unless told otherwise)."""
-    return bundled_set_path("fresh27")
+    """The set ``jiceng eval`` runs by default: the newest blind set, which judges the present round (its
+    dev split unless told otherwise)."""
+    return bundled_set_path(blind_set_names()[0])
 
 
 def load_eval_set(path: Path | None = None, split: Split = "all") -> list[EvalItem]:
