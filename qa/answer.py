@@ -228,8 +228,11 @@ _CJK = re.compile(r"[\u4e00-\u9fff]")
 # The verb a how-word asks about (怎么运作, 如何开展) belongs to the frame: a case's 做法 answers it
 # without repeating the verb. Spoken words for a way, asked for (有什么法子, 小点子, 哪些路子, 省人力的招; not
 # 打通晋升路子 or the 招 of 招录, 招工), ask how as 办法 does.
+# 怎么 asking how the text puts a thing (怎么回事, 怎么说/描述/概括, 怎么看这事, 怎么点的这个毛病, 怎么写的) asks
+# what it says, not how to act: no measure.
+_PUTS_IT = r"回事|描述|形容|概括|说(?!服)|讲(?![解授])|看待|看(?=这|那)|点(?=出|的|这|那|名)|写的|评价的|定性"
 _HOW = re.compile(
-    r"(?<!不)(?:怎样|如何|怎么)(?!回事|描述|形容|概括|说(?!服)|讲(?![解授]))(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|"
+    rf"(?<!不)(?:怎样|如何|怎么)(?!{_PUTS_IT})(?:运作|运行|运转|开展|实施|推行|操作|落实)?|办法|对策|措施|做法|步骤|"
     r"(?:什么|哪些|哪几种|哪种|个|些|好|小)(?:法子|点子|路子)|(?:的|个|些|什么|好)招(?![录聘工商收生])|招儿|高招|妙招|招数|"
     r"(?i:\bhow (?:do|does|did|can|could|should|to)\b(?!.*\b(?:show|manifest))|\bwhat (?:can|should) be done\b|\bmeasures\b)"
 )
@@ -300,6 +303,8 @@ _RULE_WORDS = frozenset(
 )
 # 对 (针对, 面对) as the preposition of 对X有什么要求, not the 对 of 对策, 对话, 对象, 对比, 对照, 绝对, 相对, 核对.
 _TOWARD = re.compile(r"(?<![绝相核])对(?![策话象比照])")
+# 有没有 / 有无 asking whether there is a thing (a way, when a word for one follows: ``_asks_if_a_way``).
+_EXISTS = re.compile(r"有没有|有无")
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
 _OPEN_ASKING = frozenset(["怎么", "怎样", "如何", "为什么"])
 _YES_NO = re.compile(r"吗[？?。.!！]*$|是否|能否|可否|有没有|能不能|可不可以|是不是|会不会")
@@ -418,17 +423,19 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         terms = {p: 1.0 for p in re.split(r"[\W_]+", text.lower()) if len(p) > 1}
     # 吗 after a question word is rhetorical (为什么还要…？光…不够吗？): the question stays open.
     yes_no = bool(_YES_NO.search(to_simplified(question.strip()))) and not _OPEN_QUESTION.search(text)
+    kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
+    asks_a_way = yes_no and kind == "measure" and _asks_if_a_way(text)
+    yes_no = yes_no and not asks_a_way
     cue, need = _answer_type(text)
     if yes_no and cue == "number":  # 是不是主要看活动数量: it names a count (数量, 人数, 规模), it asks none
         cue, need = None, None
-    focus = _focus(text, list(terms), yes_no)
+    focus = None if asks_a_way else _focus(text, list(terms), yes_no)
     if focus is not None and (cue in ("ordinal", "name") or cue is not None and _CUE_WORD.fullmatch(focus)):
         # 比例涨到多少: 比例 names the answer type, not a thing the answer must name; 第几次全国代表大会: the
         # answer names it by its number, often abbreviated (十八大); 那个手机软件叫什么: by its name (“民呼我为”
         # APP), not by the asker's word for its kind.
         focus = None
     phrases = tuple(_QUOTED.findall(text)) or ((text.lower(),) if _ASKING.search(text) is None else ())
-    kind, asks = next(((kind, asks) for kind, asks in _ASKED_KINDS if asks.search(text)), (None, None))
     kind_terms = _asking_frame(text, terms, asks)
     if kind == "measure" and focus in kind_terms:  # 有啥好办法, 哪些路子: the word for a way frames how, as 怎么 does
         focus = None
@@ -448,6 +455,13 @@ def analyse_question(question: str, stats: TermStats) -> Question:
         unknown_share=unknown_share,
         sides=_sides(text, list(terms)),
     )
+
+
+def _asks_if_a_way(text: str) -> bool:
+    """Whether 有没有 asks if there is a way (有没有让企业不出楼就能办的做法, 有没有省人力的招): asked as 怎么 asks,
+    answered by the measure itself, not by a yes or a no that names the question's last thing."""
+    return any(_HOW.search(clause, exists.end()) for clause in re.split(r"[，,；;？?]", text)
+               if (exists := _EXISTS.search(clause)))
 
 
 def _asking_frame(text: str, terms: Iterable[str], asks: re.Pattern[str] | None) -> tuple[str, ...]:

@@ -264,6 +264,10 @@ def test_who_leads_which_organisation_place_or_how_often_need_a_name_or_a_rate_n
     assert answered_type("邻里节是谁挑的头？", "由社区党委牵头,联合居委会、业委会。")
     assert not answered_type("邻里节是谁牵头的？", "社区人口结构多元,邻里关系疏离。")
     assert analyse_question("留痕主义到底是咋回事？", stats).kind != "measure"  # 怎么回事 asks what, not how
+    # How the text puts a thing asks what it says: a problem named is answered by the problem's line.
+    assert analyse_question("有的村干部说话不算数，材料里是怎么点这个毛病的？", stats).kind == "problem"
+    assert analyse_question("物业不爱管公共的事，文件咋看这事？", stats).kind is None
+    assert analyse_question("物业不爱管公共的事，文件里有啥办法，怎么解决？", stats).kind == "measure"
     # A thing's name is quoted by the sources; a person's or a place's name is asked of them.
     assert answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了“中共xx省委社会建设委员会”,")
     assert not answered_type("省里新设的那个机构，叫什么名字？", "xx省成立了社会建设委员会。")
@@ -402,6 +406,10 @@ def test_words_that_name_the_answer_type_or_end_the_question_are_not_what_is_ask
     # 吗 after a question word is rhetorical: still an open question, not a yes/no one.
     assert not analyse_question("为什么要培育社区文化？只解决具体问题不行吗？", stats).yes_no
     assert analyse_question("功德银行积分能兑换汽车吗？", stats).yes_no
+    # 有没有…的办法 asks for the way, as 怎么 does: no yes or no on the question's last noun (楼栋).
+    way = analyse_question("居民办事老要跑好几个地方，有没有让他们不出楼栋就能办成的办法？", stats)
+    assert (way.yes_no, way.kind, way.focus) == (False, "measure", None)
+    assert analyse_question("有没有社区办过邻里节？", stats).yes_no  # whether a thing was done: yes/no
 
 
 def test_a_line_broken_off_mid_clause_gives_way_to_its_whole_twin():
