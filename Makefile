@@ -40,7 +40,7 @@ bench: $(STAMP)
 	$(BIN)/pytest -m benchmark -p no:cacheprovider -s
 
 # The answer-quality numbers of docs/evaluation.md: index corpus/, then every mode on the newest blind set's dev split
-# (fresh27) and the regression set (fresh27's test split is held out: `jiceng eval --split test`, once, at the end of a change).
+# (fresh28) and the regression set (fresh28's test split is held out: `jiceng eval --split test`, once, at the end of a change).
 eval: $(STAMP)
 	$(BIN)/jiceng ingest corpus
 	$(BIN)/jiceng eval --split dev --mode all --out evals/out/dev

@@ -35,8 +35,8 @@ up.
 Prints the threshold curves, what the guard did and each set's out-of-fold rates at the stored thresholds;
 ``--write`` stores the model in qa/relevance.json (docs/answers.md gives the pairs and why).
 
-By default it reads the blind sets fresh to fresh27 and dev21 to dev26 (a test split held out in
-``jiceng.evals.goldset.HELD_OUT`` is never read: fresh27's dev split only; the model in qa/relevance.json
+By default it reads the blind sets fresh to fresh28 and dev21 to dev26 (a test split held out in
+``jiceng.evals.goldset.HELD_OUT`` is never read: fresh28's dev split only; the model in qa/relevance.json
 was fitted on fresh26 whole and fresh27's dev split, after fresh26's look), the whole regression
 set, the questions on whole cases and the off-topic set (questions the corpus does not touch: public
 services, daily life, chit-chat; without them the trees had seen few unanswerable questions that share no

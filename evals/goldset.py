@@ -45,8 +45,8 @@ class EvalItem(BaseModel):
 
 # Blind sets whose test split is still unseen: tuning and fitting read their dev split only. A set leaves
 # this list once its test split has been looked at, at the end of the work it judged (``fresh`` to
-# ``fresh9``: all on 2026-12-03; ``fresh10`` to ``fresh16`` on 2026-12-04; ``fresh17`` to ``fresh26`` on 2026-12-05).
-HELD_OUT = frozenset({"fresh27"})
+# ``fresh9``: all on 2026-12-03; ``fresh10`` to ``fresh16`` on 2026-12-04; ``fresh17`` to ``fresh27`` on 2026-12-05).
+HELD_OUT = frozenset({"fresh28"})
 
 
 def bundled_set_path(name: str) -> Path:

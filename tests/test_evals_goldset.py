@@ -70,7 +70,8 @@ FROZEN_TEST_SPLITS = {
     "fresh24": "ececbf63580036495e178426ee926ca2d37ab80d",  # looked at once on 2026-12-05 18:18 UTC: used up
     "fresh25": "1a08b764db1fc2879fcbe1c8f298c575ea9f377c",  # looked at once on 2026-12-05 19:43 UTC: used up
     "fresh26": "1f8f936480e76f15f813f43a5b00e004aa25a35b",  # looked at once on 2026-12-05 21:41 UTC: used up
-    "fresh27": "f2132d7de533b12183404d21fb6ed911987f5f9a",
+    "fresh27": "f2132d7de533b12183404d21fb6ed911987f5f9a",  # looked at once on 2026-12-05 23:10 UTC: used up
+    "fresh28": "f6603d77b5a85142b51de2f7334ce7bad6723c53",
 }
 
 
