@@ -66,7 +66,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from jiceng.evals.goldset import HELD_OUT, EvalItem, blind_set_names, bundled_set_path, fitting_set_names, load_eval_set
+from jiceng.evals.goldset import (
+    HELD_OUT,
+    EvalItem,
+    blind_set_names,
+    bundled_set_path,
+    fitting_set_names,
+    load_eval_set,
+)
 from jiceng.evals.metrics import covered_gold
 from jiceng.progress import progress_display, stage
 from jiceng.qa.answer import (

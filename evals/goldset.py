@@ -64,7 +64,7 @@ def _bundled_names(prefix: str) -> list[str]:
 
 
 def blind_set_names() -> list[str]:
-    """The blind sets, newest first (``fresh27``, ``fresh26``, …, ``fresh``): a helper that read only the
+    """The blind sets, newest (highest number) first, ``fresh`` last: a helper that read only the
     sources wrote each, in the kinds a cadre asks, split into dev and a test split frozen before tuning."""
     return _bundled_names("fresh")
 
