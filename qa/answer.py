@@ -303,6 +303,8 @@ _RULE_WORDS = frozenset(
 )
 # 对 (针对, 面对) as the preposition of 对X有什么要求, not the 对 of 对策, 对话, 对象, 对比, 对照, 绝对, 相对, 核对.
 _TOWARD = re.compile(r"(?<![绝相核])对(?![策话象比照])")
+# Where a question's clauses end (缺口有多大，还差多少张床: two clauses, two asked figures).
+_CLAUSE_BREAK = re.compile(r"[，,；;？?]")
 # 有没有 / 有无 asking whether there is a thing (a way, when a word for one follows: ``_asks_if_a_way``).
 _EXISTS = re.compile(r"有没有|有无")
 # How and why ask for a measure or a reason, which the answer sentence rarely names: no single focus.
@@ -460,7 +462,7 @@ def analyse_question(question: str, stats: TermStats) -> Question:
 def _asks_if_a_way(text: str) -> bool:
     """Whether 有没有 asks if there is a way (有没有让企业不出楼就能办的做法, 有没有省人力的招): asked as 怎么 asks,
     answered by the measure itself, not by a yes or a no that names the question's last thing."""
-    return any(_HOW.search(clause, exists.end()) for clause in re.split(r"[，,；;？?]", text)
+    return any(_HOW.search(clause, exists.end()) for clause in _CLAUSE_BREAK.split(text)
                if (exists := _EXISTS.search(clause)))
 
 
@@ -531,7 +533,7 @@ def _answer_type(text: str) -> tuple[str | None, re.Pattern[str] | None]:
     """The answer type asked for: that of the first clause that asks for one, and what an answer must
     hold for every such clause. A question of several asking clauses (缺口有多大，还差多少张床) wants every
     figure it asks; an answer without one of them answers it in part at best."""
-    clauses = [c for c in re.split(r"[，,；;？?]", text) if _ASKING.search(c)]
+    clauses = [c for c in _CLAUSE_BREAK.split(text) if _ASKING.search(c)]
     typed = [t for c in clauses if (t := _clause_type(c, text))[0] is not None] or [_clause_type(text)]
     if len(typed) == 1:
         return typed[0]
